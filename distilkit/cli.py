@@ -1,0 +1,46 @@
+"""The ``distilkit`` command: one subcommand per capability, each defined beside its code."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that define a subcommand through ``add_cli(subparsers)``; imported lazily so a
+# missing optional piece does not break the others.
+_SUBCOMMAND_MODULES = (
+    "distilkit.data.synthetic",
+    "distilkit.profiling",
+    "distilkit.train_cli",
+    "distilkit.experiments.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distilkit",
+        description="DistilPose reproducibility and ablation kit.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and module_name.startswith(err.name):
+                continue  # not built yet
+            raise
+        module.add_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

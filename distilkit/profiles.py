@@ -1,0 +1,113 @@
+"""Run profiles: the three scales of DESIGN.md as data, never as code forks.
+
+A profile fixes the input size, the data (a synthetic preset or a real COCO root),
+the model size suffix and the schedules. Everything else runs the same code path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Adam with linear warm-up and step decay (the paper's recipe, scaled)."""
+
+    epochs: int
+    batch_size: int
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_iters: int = 500
+    warmup_ratio: float = 1e-3       # lr at iteration 0 = lr * warmup_ratio
+    milestones: tuple[int, ...] = ()  # epochs at which lr is multiplied by gamma
+    gamma: float = 0.1
+    grad_clip: float | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    input_size: tuple[int, int]          # (H, W)
+    heatmap_size: tuple[int, int]        # (H, W)
+    model_suffix: str                    # "-cpu" -> distilpose-s-cpu, "" -> paper sizes
+    synthetic: str | None                # synthetic preset generated when no data_root is given
+    teacher_schedule: Schedule
+    student_schedule: Schedule
+    workers: int = 2
+    eval_batch_size: int = 64
+    det_score_thr: float = 0.0
+    # Per-epoch COCO evaluation costs time; evaluate every `eval_every` epochs and at the end.
+    eval_every: int = 1
+    max_train_instances: int | None = None
+    threads: int | None = None           # torch intra-op threads; None = leave as is
+
+    def model_name(self, base: str) -> str:
+        """Resolve a base preset name (``distilpose-s``) to this profile's size."""
+        for suffix in ("-cpu", "-smoke"):
+            if base.endswith(suffix):
+                return base
+        return base + self.model_suffix
+
+
+SMOKE = Profile(
+    name="smoke",
+    input_size=(64, 48),
+    heatmap_size=(16, 12),
+    model_suffix="-smoke",
+    synthetic="smoke",
+    teacher_schedule=Schedule(epochs=2, batch_size=16, lr=1e-3, warmup_iters=5),
+    student_schedule=Schedule(epochs=2, batch_size=16, lr=1e-3, warmup_iters=5),
+    workers=0,
+    eval_batch_size=32,
+)
+
+CPU = Profile(
+    name="cpu",
+    input_size=(64, 48),
+    heatmap_size=(16, 12),
+    model_suffix="-cpu",
+    synthetic="cpu",
+    teacher_schedule=Schedule(epochs=12, batch_size=64, lr=2e-3, warmup_iters=200,
+                              milestones=(10,)),
+    student_schedule=Schedule(epochs=10, batch_size=64, lr=1e-3, warmup_iters=200,
+                              milestones=(8,)),
+    workers=1,
+    eval_every=1000,  # evaluate once, at the end: per-epoch COCOeval would dominate
+)
+
+PAPER = Profile(
+    name="paper",
+    input_size=(256, 192),
+    heatmap_size=(64, 48),
+    model_suffix="",
+    synthetic=None,
+    # batch 256 in total (8 GPUs x 32 in the paper's DistilPose config; the text says 64/GPU)
+    teacher_schedule=Schedule(epochs=300, batch_size=256, lr=1e-3, warmup_iters=500,
+                              milestones=(200, 260)),
+    student_schedule=Schedule(epochs=300, batch_size=256, lr=1e-3, warmup_iters=500,
+                              milestones=(200, 260)),
+    workers=8,
+    eval_batch_size=128,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+def with_epochs(schedule: Schedule, epochs: int | None) -> Schedule:
+    """Override the number of epochs, scaling the decay milestones with it."""
+    if epochs is None or epochs == schedule.epochs:
+        return schedule
+    ratio = epochs / schedule.epochs
+    milestones = tuple(sorted({max(1, round(m * ratio)) for m in schedule.milestones if round(m * ratio) < epochs}))
+    return replace(schedule, epochs=epochs, milestones=milestones)
+
+
+__all__ = ["Schedule", "Profile", "PROFILES", "SMOKE", "CPU", "PAPER", "get_profile", "with_epochs"]

@@ -1,0 +1,76 @@
+"""The one config a training run needs; stored in every checkpoint and results row."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from distilkit.losses import LossConfig
+from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    out_dir: str
+    model: str = "distilpose-s"              # base preset name; the profile picks its size
+    profile: str = "cpu"
+    losses: LossConfig = field(default_factory=LossConfig)
+    teacher: str | None = None               # path to a teacher checkpoint
+    seed: int = 0
+    epochs: int | None = None                # override of the profile's schedule
+    batch_size: int | None = None
+    lr: float | None = None
+    data_root: str | None = None             # None: the profile's synthetic set (generated, cached)
+    data_seed: int = 0                       # the synthetic set's seed, fixed across runs
+    workers: int | None = None
+    device: str = "auto"                     # auto | cpu | cuda | cuda:N
+    amp: str = "auto"                        # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    flip_test: bool = True
+    dark: bool = False                       # DARK post-processing for heatmap models at eval
+    eval_every: int | None = None
+    max_train_instances: int | None = None
+    max_val_instances: int | None = None
+    model_overrides: dict = field(default_factory=dict)
+    progress: bool = True
+    resume: bool = False
+
+    def resolved_profile(self) -> Profile:
+        return get_profile(self.profile)
+
+    def model_name(self) -> str:
+        return self.resolved_profile().model_name(self.model)
+
+    def schedule(self) -> Schedule:
+        profile = self.resolved_profile()
+        base = profile.teacher_schedule if self.losses.heatmap else profile.student_schedule
+        sched = with_epochs(base, self.epochs)
+        updates = {}
+        if self.batch_size is not None:
+            updates["batch_size"] = self.batch_size
+        if self.lr is not None:
+            updates["lr"] = self.lr
+        if updates:
+            from dataclasses import replace
+            sched = replace(sched, **updates)
+        return sched
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        data["losses"] = LossConfig(**data.get("losses", {}))
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def hash(self) -> str:
+        """Identity of the experiment: what changes results, not where or how it is shown."""
+        d = self.to_dict()
+        for key in ("out_dir", "progress", "resume", "workers", "device", "seed"):
+            d.pop(key, None)
+        # the teacher enters by its file name only, so moving a run folder keeps the hash
+        if d.get("teacher"):
+            d["teacher"] = d["teacher"].replace("\\", "/").split("/")[-2:]
+        blob = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]

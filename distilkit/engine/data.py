@@ -1,0 +1,114 @@
+"""Datasets and loaders for a run: the data root, the codec a model needs, sharding."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from distilkit.codecs import HeatmapCodec, RegressionCodec
+from distilkit.engine.distributed import DistInfo
+from distilkit.profiles import Profile
+
+
+def resolve_data_root(data_root: str | Path | None, profile: Profile, *, seed: int = 0,
+                      progress: bool = True) -> Path:
+    """A user's COCO-layout folder, or the profile's synthetic set (generated once, cached)."""
+    if data_root is not None:
+        root = Path(data_root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"data_root {root} is not a folder")
+        return root
+    if profile.synthetic is None:
+        raise ValueError(f"profile {profile.name!r} trains on real COCO: pass data_root "
+                         "(a folder with annotations/, train2017/, val2017/)")
+    from distilkit.data.synthetic import ensure_synthetic
+    return Path(ensure_synthetic(profile.synthetic, seed=seed, progress=progress))
+
+
+def ann_file(root: Path, split: str) -> Path:
+    return root / "annotations" / f"person_keypoints_{split}2017.json"
+
+
+class IndexedDataset(Dataset):
+    """Adds the dataset index to each sample so sharded predictions merge exactly."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        sample = self.dataset[i]
+        sample["index"] = i
+        return sample
+
+
+def codec_for(model) -> object:
+    if model.kind == "heatmap":
+        return HeatmapCodec(input_size=tuple(model.input_size), heatmap_size=tuple(model.heatmap_size))
+    return RegressionCodec(input_size=tuple(model.input_size))
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker from the loader's generator; numpy and random follow it, so
+    # augmentation is a function of (run seed, epoch, worker) only.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@dataclass
+class RunData:
+    root: Path
+    train_set: Dataset
+    val_set: Dataset
+    train_loader: DataLoader
+    val_loader: DataLoader
+    train_sampler: DistributedSampler
+    generator: torch.Generator
+    val_ann_file: Path
+
+    def set_epoch(self, epoch: int, seed: int) -> None:
+        """Make the epoch's shuffle and augmentation depend only on (seed, epoch): exact resume."""
+        self.train_sampler.set_epoch(epoch)
+        self.generator.manual_seed(seed * 1_000_003 + epoch)
+        np.random.seed((seed * 7919 + epoch) % 2**32)
+        random.seed(seed * 7919 + epoch)
+
+
+def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, workers: int,
+                   seed: int, info: DistInfo, max_train_instances: int | None = None,
+                   max_val_instances: int | None = None, eval_batch_size: int | None = None) -> RunData:
+    from distilkit.data.topdown import TopDownCocoDataset
+
+    codec = codec_for(model)
+    input_size = tuple(model.input_size)
+    train_set = TopDownCocoDataset(root, split="train", input_size=input_size, codec=codec, train=True,
+                                   max_instances=max_train_instances)
+    val_set = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
+                                 use_detections=True, det_score_thr=profile.det_score_thr,
+                                 max_instances=max_val_instances)
+    per_rank = max(1, batch_size // info.world_size)
+    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    common = dict(num_workers=workers, worker_init_fn=_seed_worker if workers else None,
+                  pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    train_loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, drop_last=True,
+                              generator=generator, **common)
+    # Validation shards are strided subsets without padding; duplicates never reach COCOeval.
+    val_indexed = IndexedDataset(val_set)
+    shard = Subset(val_indexed, list(range(info.rank, len(val_set), info.world_size)))
+    val_loader = DataLoader(shard, batch_size=eval_batch_size or per_rank, shuffle=False, **common)
+    if len(train_loader) == 0:
+        raise ValueError(f"{ann_file(root, 'train')}: {len(train_set)} training instances are fewer "
+                         f"than one batch of {per_rank}; lower batch_size")
+    return RunData(root=root, train_set=train_set, val_set=val_set, train_loader=train_loader,
+                   val_loader=val_loader, train_sampler=sampler, generator=generator,
+                   val_ann_file=ann_file(root, "val"))

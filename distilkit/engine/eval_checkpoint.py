@@ -1,0 +1,29 @@
+"""Evaluate a checkpoint on its profile's validation set (or another COCO root)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from distilkit.checkpoint import load_model_from_checkpoint
+from distilkit.engine.config import TrainConfig
+from distilkit.engine.data import build_run_data, resolve_data_root
+from distilkit.engine.distributed import DistInfo
+from distilkit.engine.evaluate import evaluate_model
+
+
+def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None,
+                        flip_test: bool = True, dark: bool = False, device: str = "cpu",
+                        progress: bool = False, max_val_instances: int | None = None) -> dict[str, float]:
+    model, ckpt = load_model_from_checkpoint(checkpoint, map_location=device)
+    config = TrainConfig.from_dict(ckpt["config"])
+    profile = config.resolved_profile()
+    root = resolve_data_root(data_root if data_root is not None else config.data_root, profile,
+                             seed=config.data_seed, progress=progress)
+    dev = torch.device(device)
+    model = model.to(dev)
+    data = build_run_data(root=root, model=model, profile=profile, batch_size=profile.eval_batch_size,
+                          workers=0, seed=0, info=DistInfo(), max_train_instances=None,
+                          max_val_instances=max_val_instances, eval_batch_size=profile.eval_batch_size)
+    return evaluate_model(model, data.val_loader, data.val_ann_file, device=dev, flip_test=flip_test,
+                          dark=dark, progress=progress)

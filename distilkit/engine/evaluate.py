@@ -1,0 +1,123 @@
+"""Top-down inference and COCO evaluation: flip test, decode, back to the image, Eq. 3, OKS-NMS."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output
+from distilkit.engine.distributed import DistInfo, all_gather_objects, broadcast_object
+from distilkit.evaluation import evaluate_coco, postprocess_predictions
+from distilkit.keypoints import FLIP_INDEX
+
+
+@dataclass
+class Predictions:
+    """Per instance, in input pixels of the crop, with what maps them back to the image."""
+
+    coords: np.ndarray        # (N, K, 2) input px
+    scores: np.ndarray        # (N, K)
+    centers: np.ndarray       # (N, 2)
+    scales: np.ndarray        # (N, 2)
+    bbox_scores: np.ndarray   # (N,)
+    image_ids: np.ndarray     # (N,)
+    index: np.ndarray         # (N,) dataset index, so shards can be merged without duplicates
+
+    @staticmethod
+    def concat(parts: list["Predictions"]) -> "Predictions":
+        parts = [p for p in parts if len(p.index)]
+        if not parts:
+            raise ValueError("no predictions were made: the evaluation set is empty")
+        merged = Predictions(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                               ("coords", "scores", "centers", "scales", "bbox_scores", "image_ids", "index")))
+        _, first = np.unique(merged.index, return_index=True)
+        return Predictions(*(getattr(merged, f)[first] for f in
+                             ("coords", "scores", "centers", "scales", "bbox_scores", "image_ids", "index")))
+
+
+def _images_flipped(images: torch.Tensor) -> torch.Tensor:
+    return images.flip(-1)
+
+
+@torch.no_grad()
+def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = True,
+                  dark: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints in input pixels (N, K, 2) and their scores (N, K) for a batch of crops."""
+    h, w = model.input_size
+    out = model(images)
+    if model.kind == "heatmap":
+        heatmaps = out.heatmaps.float()
+        if flip_test:
+            flipped = model(_images_flipped(images)).heatmaps.float()
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, FLIP_INDEX))
+        codec = HeatmapCodec(input_size=(h, w), heatmap_size=tuple(heatmaps.shape[-2:]))
+        coords, scores = codec.decode(heatmaps.cpu().numpy(), dark=dark)
+        return coords, scores
+    coords, scores = out.coords.float(), out.scores.float()
+    if flip_test:
+        f = model(_images_flipped(images))
+        f_coords, f_scores, _ = flip_regression_output(
+            f.coords.float(), f.scores.float(), f.sigmas.float() if f.sigmas is not None else None,
+            FLIP_INDEX, input_width=w)
+        coords = 0.5 * (coords + f_coords)
+        scores = 0.5 * (scores + f_scores)
+    px = coords.cpu().numpy() * np.array([w, h], dtype=np.float32)
+    return px, scores.cpu().numpy()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool = True,
+            dark: bool = False, progress: bool = False, autocast=None) -> Predictions:
+    was_training = model.training
+    model.eval()
+    parts: list[Predictions] = []
+    try:
+        for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
+            images = batch["image"].to(device, non_blocking=True)
+            if autocast is not None:
+                with autocast():
+                    coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark)
+            else:
+                coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark)
+            meta = batch["meta"]
+            parts.append(Predictions(
+                coords=coords, scores=scores,
+                centers=meta["center"].numpy().astype(np.float64),
+                scales=meta["scale"].numpy().astype(np.float64),
+                bbox_scores=meta["bbox_score"].numpy().astype(np.float64),
+                image_ids=meta["image_id"].numpy().astype(np.int64),
+                index=batch["index"].numpy().astype(np.int64)))
+    finally:
+        model.train(was_training)
+    return Predictions.concat(parts) if parts else Predictions(*(np.zeros((0,)) for _ in range(7)))
+
+
+def evaluate_predictions(pred: Predictions, ann_file: str | Path, *, input_size: tuple[int, int],
+                         results_file: str | Path | None = None) -> dict[str, float]:
+    results = postprocess_predictions(
+        coords_input=pred.coords, scores=pred.scores, centers=pred.centers, scales=pred.scales,
+        bbox_scores=pred.bbox_scores, image_ids=pred.image_ids, input_size=input_size)
+    if results_file is not None:
+        from distilkit.evaluation import write_coco_results
+        write_coco_results(results, results_file)
+    return evaluate_coco(results, ann_file)
+
+
+def evaluate_model(model: nn.Module, loader, ann_file: str | Path, *, device: torch.device,
+                   info: DistInfo = DistInfo(), flip_test: bool = True, dark: bool = False,
+                   progress: bool = False, results_file: str | Path | None = None,
+                   autocast=None) -> dict[str, float]:
+    """COCO keypoint metrics of ``model`` on the loader's instances; every rank gets them."""
+    local = predict(model, loader, device=device, flip_test=flip_test, dark=dark,
+                    progress=progress and info.is_main, autocast=autocast)
+    shards = all_gather_objects(local, info)
+    metrics = None
+    if info.is_main:
+        merged = Predictions.concat(shards)
+        metrics = evaluate_predictions(merged, ann_file, input_size=tuple(model.input_size),
+                                       results_file=results_file)
+    return broadcast_object(metrics, info)

@@ -1,0 +1,162 @@
+"""The training losses of DistilPose (paper Eq. 4-7) and the teacher's heatmap loss.
+
+Every loss is a plain function of tensors; ``compute_losses`` picks the switched-on terms
+from a ``LossConfig`` and returns them weighted, as a ``dict[str, Tensor]`` whose sum is
+the training objective (Eq. 7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from distilkit.codecs import simulated_heatmaps
+from distilkit.outputs import PoseOutput
+
+RegLoss = Literal["smooth_l1", "l1"]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which terms are on, and their weights (paper defaults: alpha1..alpha4)."""
+
+    reg: bool = True                 # L_reg: task loss on coordinates (students)
+    reg_loss: RegLoss = "smooth_l1"  # the paper's; "l1" is the control the paper lacks
+    smooth_l1_beta: float = 1.0      # torch/MMPose default
+    kt: bool = False                 # L_KT: keypoint-token distillation
+    vt: bool = False                 # L_VT: visual-token distillation
+    sh: bool = False                 # L_SH: simulated vs teacher heatmaps
+    cs: bool = False                 # L_CS: confidence vs teacher heatmap value
+    heatmap: bool = False            # teacher training: MSE to Gaussian targets
+    alpha_kt: float = 5e-4
+    alpha_vt: float = 5e-4
+    alpha_sh: float = 1.0
+    alpha_cs: float = 1e-2
+    alpha_reg: float = 1.0
+
+    @property
+    def distills(self) -> bool:
+        return self.kt or self.vt or self.sh or self.cs
+
+    @property
+    def uses_tokens(self) -> bool:
+        return self.kt or self.vt
+
+    def switches(self) -> str:
+        """Compact label such as ``reg+kt+vt+sh+cs``; used in run names and CSVs."""
+        names = [n for n in ("reg", "kt", "vt", "sh", "cs", "heatmap") if getattr(self, n)]
+        return "+".join(names) or "none"
+
+
+def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1") -> LossConfig:
+    """``"reg,kt,vt,sh,cs"`` -> LossConfig. Unknown names are an error, not ignored."""
+    names = {t.strip() for t in text.split(",") if t.strip()}
+    known = {"reg", "kt", "vt", "sh", "cs", "heatmap"}
+    unknown = names - known
+    if unknown:
+        raise ValueError(f"unknown loss switch(es) {sorted(unknown)}; known: {sorted(known)}")
+    return LossConfig(reg="reg" in names, kt="kt" in names, vt="vt" in names, sh="sh" in names,
+                      cs="cs" in names, heatmap="heatmap" in names, reg_loss=reg_loss)
+
+
+def regression_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                    *, kind: RegLoss = "smooth_l1", beta: float = 1.0) -> torch.Tensor:
+    """L_reg on normalised coordinates.
+
+    pred, target: (N, K, 2) in [0, 1]; weight: (N, K), 0 for invisible keypoints and for
+    targets outside the input. Mean over all N*K*2 elements, masked ones counting as 0,
+    as MMPose's SmoothL1Loss(use_target_weight=True) does, so the weights alpha1..4 keep
+    the paper's relative scale.
+    """
+    w = weight.unsqueeze(-1)
+    if kind == "smooth_l1":
+        per = F.smooth_l1_loss(pred, target, reduction="none", beta=beta)
+    elif kind == "l1":
+        per = (pred - target).abs()
+    else:
+        raise ValueError(f"reg_loss must be 'smooth_l1' or 'l1', got {kind!r}")
+    return (per * w).mean()
+
+
+def token_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """L_KT / L_VT (Eq. 4): MSE between student and teacher tokens, mean over all elements."""
+    if student.shape != teacher.shape:
+        raise ValueError(
+            f"token shapes differ: student {tuple(student.shape)} vs teacher {tuple(teacher.shape)}; "
+            "token distillation needs the same token layout (no projection is used)")
+    return F.mse_loss(student, teacher.detach())
+
+
+def simulated_heatmap_loss(coords: torch.Tensor, sigmas: torch.Tensor,
+                           teacher_heatmaps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L_SH (Eq. 5): sum over keypoints of the MSE between simulated and teacher heatmaps.
+
+    coords (N, K, 2) normalised, sigmas (N, K, 2) heatmap px, teacher_heatmaps (N, K, H, W),
+    weight (N, K). The mask is applied per sample and keypoint (the authors' code broadcast
+    one sample's mask across the batch).
+    """
+    n, k, h, w = teacher_heatmaps.shape
+    simulated = simulated_heatmaps(coords, sigmas, (h, w))                 # (N, K, H, W)
+    per_keypoint = (simulated - teacher_heatmaps.detach()).pow(2).mean(dim=(2, 3))  # (N, K)
+    return (per_keypoint * weight).sum(dim=1).mean()
+
+
+def teacher_value_at(coords: torch.Tensor, teacher_heatmaps: torch.Tensor) -> torch.Tensor:
+    """H_T at the rounded predicted location (Eq. 6), 0 where it falls outside the grid.
+
+    coords (N, K, 2) normalised; returns (N, K), no gradient.
+    """
+    n, k, h, w = teacher_heatmaps.shape
+    with torch.no_grad():
+        ix = torch.round(coords[..., 0] * w).long()
+        iy = torch.round(coords[..., 1] * h).long()
+        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        flat = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).unsqueeze(-1)  # (N, K, 1)
+        values = teacher_heatmaps.reshape(n, k, h * w).gather(2, flat).squeeze(-1)
+        return torch.where(inside, values, torch.zeros_like(values))
+
+
+def confidence_loss(coords: torch.Tensor, scores: torch.Tensor,
+                    teacher_heatmaps: torch.Tensor) -> torch.Tensor:
+    """L_CS (Eq. 6): sum over keypoints of |H_T([x_k], [y_k]) - s_k|, mean over samples.
+
+    Not masked by visibility: for an unlabelled joint the teacher's low response is exactly
+    the confidence the student should learn.
+    """
+    target = teacher_value_at(coords, teacher_heatmaps)
+    return (target - scores).abs().sum(dim=1).mean()
+
+
+def heatmap_mse_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Teacher loss: MSE to Gaussian targets, per-keypoint weighted (MMPose KeypointMSELoss)."""
+    w = weight[:, :, None, None]
+    return ((pred - target).pow(2) * w).mean()
+
+
+def compute_losses(out: PoseOutput, batch: dict, config: LossConfig,
+                   teacher: PoseOutput | None = None) -> dict[str, torch.Tensor]:
+    """Weighted loss terms for one batch; their sum is Eq. 7 (or the teacher's MSE)."""
+    terms: dict[str, torch.Tensor] = {}
+    if config.heatmap:
+        terms["heatmap"] = heatmap_mse_loss(out.heatmaps, batch["heatmaps"], batch["heatmap_weights"])
+    if config.reg:
+        terms["reg"] = config.alpha_reg * regression_loss(
+            out.coords, batch["coords"], batch["coord_weights"],
+            kind=config.reg_loss, beta=config.smooth_l1_beta)
+    if config.distills:
+        if teacher is None:
+            raise ValueError("distillation losses are switched on but no teacher output was given")
+        if config.kt:
+            terms["kt"] = config.alpha_kt * token_loss(out.kpt_tokens, teacher.kpt_tokens)
+        if config.vt:
+            terms["vt"] = config.alpha_vt * token_loss(out.vis_tokens, teacher.vis_tokens)
+        if config.sh:
+            terms["sh"] = config.alpha_sh * simulated_heatmap_loss(
+                out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"])
+        if config.cs:
+            terms["cs"] = config.alpha_cs * confidence_loss(out.coords, out.scores, teacher.heatmaps)
+    if not terms:
+        raise ValueError("no loss term is switched on")
+    return terms

@@ -1,0 +1,85 @@
+"""``distilkit train`` and ``distilkit eval``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from distilkit.profiles import PROFILES
+
+METRIC_KEYS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from distilkit.engine import NonFiniteLossError, TrainConfig, fit
+    from distilkit.losses import parse_loss_switches
+
+    losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss)
+    config = TrainConfig(
+        out_dir=args.out, model=args.model, profile=args.profile, losses=losses,
+        teacher=args.teacher, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
+        amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
+        max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances)
+    try:
+        metrics = fit(config)
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    print(json.dumps({k: metrics.get(k) for k in METRIC_KEYS}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from distilkit.engine import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, data_root=args.data_root, flip_test=not args.no_flip,
+                                  dark=args.dark, device=args.device, progress=not args.no_progress,
+                                  max_val_instances=args.max_val_instances)
+    print(json.dumps({k: metrics[k] for k in METRIC_KEYS}))
+    return 0
+
+
+def _default_losses(model: str) -> str:
+    return "heatmap" if model.startswith(("teacher", "simplebaseline")) else "reg"
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    p.add_argument("--model", required=True, help="preset, e.g. distilpose-s, teacher-hrw48, deeppose-r50")
+    p.add_argument("--teacher", help="teacher checkpoint (best.pt of a teacher run)")
+    p.add_argument("--losses", default=None,
+                   help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers)")
+    p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
+    p.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--max-train-instances", type=int)
+    p.add_argument("--max-val-instances", type=int)
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+
+    def run_train(args):
+        if args.losses is None:
+            args.losses = _default_losses(args.model)
+        return _train(args)
+
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data-root")
+    e.add_argument("--no-flip", action="store_true")
+    e.add_argument("--dark", action="store_true", help="DARK decoding for heatmap models")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--max-val-instances", type=int)
+    e.set_defaults(func=_eval)

@@ -1,0 +1,124 @@
+"""The paper's ablation grids (Tables 4, 5, 6) as data: one RunSpec per row.
+
+Every row runs the same code path (``distilkit.engine.fit`` through the ``train_eval``
+notebook) with switches; the "no distillation" baselines are ordinary rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distilkit.losses import LossConfig
+
+ALL_DISTILL = dict(kt=True, vt=True, sh=True, cs=True)
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A teacher trained once per profile and shared by every table that needs it."""
+
+    key: str          # "hrw48", "stemnet", "simplebaseline"
+    model: str        # base preset name
+    label: str        # as the paper names it
+    paper_AP: float | None = None
+
+
+TEACHERS: dict[str, TeacherSpec] = {
+    "hrw48": TeacherSpec("hrw48", "teacher-hrw48", "HRNet-W48", 72.5),
+    "stemnet": TeacherSpec("stemnet", "teacher-stemnet", "stemnet", None),
+    "simplebaseline": TeacherSpec("simplebaseline", "simplebaseline-r50", "SimpleBaseline", 70.4),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    table: int
+    row: str                       # the paper's row label
+    model: str                     # base preset name
+    losses: LossConfig = field(default_factory=LossConfig)
+    teacher: str | None = None     # key into TEACHERS
+    paper_AP: float | None = None
+    student: str = ""              # Table 5 / 6 labels
+    teacher_label: str = "none"
+
+    def columns(self) -> dict:
+        """The switch columns of the results CSV."""
+        return {"table": self.table, "row": self.row, "student": self.student or self.model,
+                "teacher": self.teacher_label, "model": self.model,
+                "L_CS": self.losses.cs, "L_SH": self.losses.sh, "L_KT": self.losses.kt,
+                "L_VT": self.losses.vt, "reg_loss": self.losses.reg_loss}
+
+
+def _student(row: str, *, cs=False, sh=False, kt=False, vt=False, paper=None,
+             reg_loss="smooth_l1", table=4) -> RunSpec:
+    losses = LossConfig(cs=cs, sh=sh, kt=kt, vt=vt, reg_loss=reg_loss)
+    teacher = "hrw48" if losses.distills else None
+    return RunSpec(table=table, row=row, model="distilpose-s", losses=losses, teacher=teacher,
+                   paper_AP=paper, student="stemnet",
+                   teacher_label="HRNet-W48" if teacher else "none")
+
+
+def table4_rows() -> list[RunSpec]:
+    """Table 4: which distillation losses (DistilPose-S student, HRNet-W48 teacher)."""
+    rows = [
+        _student("none", paper=56.0),
+        _student("CS", cs=True, paper=63.2),
+        _student("SH", sh=True, paper=56.4),
+        _student("CS+SH", cs=True, sh=True, paper=64.1),
+        _student("KT", kt=True, paper=67.1),
+        _student("VT", vt=True, paper=61.7),
+        _student("KT+VT", kt=True, vt=True, paper=67.5),
+        _student("all", paper=71.6, **ALL_DISTILL),
+        # The control the paper lacks: a plain L1 regression loss, without and with distillation.
+        _student("none (L1)", reg_loss="l1"),
+        _student("all (L1)", reg_loss="l1", **ALL_DISTILL),
+    ]
+    return rows
+
+
+def table5_rows() -> list[RunSpec]:
+    """Table 5: student capacity x teacher capacity, all four distillation losses."""
+    paper = {("stemnet", None): 56.0, ("stemnet", "stemnet"): 63.6, ("stemnet", "hrw48"): 71.6,
+             ("HRNet-W48-s3", None): 63.0, ("HRNet-W48-s3", "stemnet"): 66.8,
+             ("HRNet-W48-s3", "hrw48"): 74.4}
+    rows = []
+    for student, model in (("stemnet", "distilpose-s"), ("HRNet-W48-s3", "distilpose-l")):
+        for teacher in (None, "stemnet", "hrw48"):
+            losses = LossConfig(**ALL_DISTILL) if teacher else LossConfig()
+            label = TEACHERS[teacher].label if teacher else "none"
+            rows.append(RunSpec(table=5, row=f"{student} / {label}", model=model, losses=losses,
+                                teacher=teacher, paper_AP=paper[(student, teacher)],
+                                student=student, teacher_label=label))
+    return rows
+
+
+def table6_rows() -> list[RunSpec]:
+    """Table 6: DeepPose (ResNet) without and with Simulated Heatmaps from SimpleBaseline."""
+    sb = TEACHERS["simplebaseline"]
+    return [
+        RunSpec(table=6, row="DeepPose", model="deeppose-r50", losses=LossConfig(), paper_AP=52.6,
+                student="DeepPose", teacher_label="none"),
+        RunSpec(table=6, row="DeepPose + Simulated Heatmaps", model="deeppose-r50",
+                losses=LossConfig(sh=True, cs=True), teacher="simplebaseline", paper_AP=59.7,
+                student="DeepPose", teacher_label=sb.label),
+    ]
+
+
+TABLES = {4: table4_rows, 5: table5_rows, 6: table6_rows}
+
+
+def teacher_run(key: str) -> RunSpec:
+    spec = TEACHERS[key]
+    table = 6 if key == "simplebaseline" else 0
+    return RunSpec(table=table, row=f"{spec.label} (teacher)", model=spec.model,
+                   losses=LossConfig(reg=False, heatmap=True), paper_AP=spec.paper_AP,
+                   student=spec.label, teacher_label="-")
+
+
+def teachers_needed(tables: list[int]) -> list[str]:
+    keys: list[str] = []
+    for t in tables:
+        for spec in TABLES[t]():
+            if spec.teacher and spec.teacher not in keys:
+                keys.append(spec.teacher)
+    return keys
+

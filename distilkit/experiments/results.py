@@ -1,0 +1,83 @@
+"""Results rows: one per run, with provenance, appended atomically to a table CSV."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
+PROVENANCE = ("paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
+              "torch_version", "timestamp")
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd or Path(__file__).parent, capture_output=True, text=True, timeout=10)
+        return commit + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu:{platform.machine()}x{os.cpu_count()}"
+
+
+def provenance() -> dict:
+    return {"git_commit": git_commit(), "device": device_name(), "torch_version": torch.__version__,
+            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def done_keys(path: str | Path) -> set[tuple[str, str]]:
+    """(config_hash, seed) of rows that finished with a metric; failed rows are redone."""
+    return {(r["config_hash"], str(r["seed"])) for r in read_rows(path) if r.get("AP") not in (None, "")}
+
+
+def append_row(path: str | Path, row: dict) -> None:
+    """Add one row, replacing an earlier row of the same run (config_hash, seed), e.g. a
+    failed attempt. The file is rewritten via a temporary and os.replace, so a crash never
+    leaves a half-written CSV. New columns extend the header (old rows get blanks)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = (str(row.get("config_hash")), str(row.get("seed")))
+    rows = [r for r in read_rows(path) if (r.get("config_hash"), str(r.get("seed"))) != key]
+    header = list(rows[0].keys()) if rows else []
+    old = read_rows(path)
+    if old:
+        header = list(old[0].keys())
+    for key in row:
+        if key not in header:
+            header.append(key)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows + [row]:
+        writer.writerow({k: _fmt(r.get(k, "")) for k in header})
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v

@@ -1,0 +1,201 @@
+"""Execute a table's rows: teachers once (cached), then each row through the ``train_eval``
+notebook under papermill, in parallel processes, skipping rows already done.
+
+A failed row is written with its error and no metric (so a re-run retries it); the other
+rows go on and are kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from distilkit.engine.config import TrainConfig
+from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, teacher_run, teachers_needed
+from distilkit.experiments.results import METRICS, append_row, done_keys, provenance, read_rows
+
+
+@dataclass
+class Job:
+    spec: RunSpec
+    seed: int
+    run_dir: Path
+    config: TrainConfig
+    csv: Path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.config.hash(), str(self.seed)
+
+
+def notebooks_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def notebook_ipynb(name: str, cache_dir: Path) -> Path:
+    """The jupytext source converted to .ipynb for papermill (the .py stays the source)."""
+    import jupytext
+
+    src = notebooks_dir() / f"{name}.py"
+    if not src.exists():
+        raise FileNotFoundError(f"notebook source {src} is missing")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dst = cache_dir / f"{name}.ipynb"
+    if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
+        nb = jupytext.read(src)
+        nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                              "language": "python"})
+        tmp = dst.with_suffix(f".tmp{os.getpid()}")
+        jupytext.write(nb, tmp, fmt="ipynb")
+        os.replace(tmp, dst)
+    return dst
+
+
+def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
+                data_root: str | None, epochs: int | None, progress: bool) -> TrainConfig:
+    return TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
+                       teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
+                       data_root=data_root, progress=progress)
+
+
+def result_row(job: Job, metrics: dict, wall_s: float, error: str = "") -> dict:
+    row = {**job.spec.columns(), "seed": job.seed}
+    row.update({k: metrics.get(k, "") for k in METRICS})
+    row.update(paper_AP=job.spec.paper_AP if job.spec.paper_AP is not None else "",
+               wall_s=round(wall_s, 1), config_hash=job.config.hash(), profile=job.config.profile,
+               epochs=job.config.schedule().epochs, run_dir=str(job.run_dir), error=error)
+    row.update(provenance())
+    # provenance() gives commit/device/torch/timestamp; keep the documented column order
+    order = ["table", "row", "student", "teacher", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss", "seed",
+             *METRICS, "paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device"]
+    return {k: row[k] for k in order} | {k: v for k, v in row.items() if k not in order}
+
+
+def execute_job(job: Job, *, threads: int, cache_dir: Path, progress: bool) -> tuple[dict, float]:
+    """Run one row through the train_eval notebook; returns (metrics, wall seconds)."""
+    import papermill as pm
+
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    c = job.config
+    params = dict(profile=c.profile, data_root=c.data_root, model=c.model, teacher=c.teacher,
+                  losses=c.losses.switches(), reg_loss=c.losses.reg_loss, seed=c.seed, epochs=c.epochs,
+                  out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True)
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(notebook_ipynb("train_eval", cache_dir)), str(job.run_dir / "train_eval.ipynb"),
+                        parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
+                        kernel_name="python3")
+    wall = time.perf_counter() - t0
+    metrics = json.loads((job.run_dir / "final_metrics.json").read_text())
+    return metrics, wall
+
+
+def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path, results_dir: Path,
+              data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None
+              ) -> tuple[list[Job], list[Job]]:
+    """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates."""
+    teacher_jobs = []
+    for key in teachers_needed(tables):
+        spec = teacher_run(key)
+        run_dir = runs_dir / "teachers" / key
+        cfg = make_config(spec, seed=0, profile=profile, run_dir=run_dir, teacher_ckpt=None,
+                          data_root=data_root, epochs=None, progress=False)
+        csv = results_dir / ("table6.csv" if key == "simplebaseline" else "teachers.csv")
+        teacher_jobs.append(Job(spec, 0, run_dir, cfg, csv))
+    jobs = []
+    for table in tables:
+        for spec in TABLES[table]():
+            row_seeds = sorted(set(seeds) | set((extra_seeds or {}).get((table, spec.row), [])))
+            for seed in row_seeds:
+                ckpt = runs_dir / "teachers" / spec.teacher / "best.pt" if spec.teacher else None
+                tmp = make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                                  data_root=data_root, epochs=epochs, progress=False)
+                run_dir = runs_dir / f"{spec.model}-{tmp.hash()}-s{seed}"
+                cfg = make_config(spec, seed=seed, profile=profile, run_dir=run_dir, teacher_ckpt=ckpt,
+                                  data_root=data_root, epochs=epochs, progress=False)
+                jobs.append(Job(spec, seed, run_dir, cfg, results_dir / f"table{table}.csv"))
+    return teacher_jobs, jobs
+
+
+def _finished_metrics(job: Job) -> dict | None:
+    """A run folder whose run already finished (e.g. shared by Tables 4 and 5) is reused."""
+    path = job.run_dir / "final_metrics.json"
+    if path.exists() and (job.run_dir / "last.pt").exists():
+        try:
+            from distilkit.checkpoint import load_checkpoint
+            ckpt = load_checkpoint(job.run_dir / "last.pt")
+            if ckpt["epoch"] >= job.config.schedule().epochs:
+                return json.loads(path.read_text())
+        except (ValueError, FileNotFoundError):
+            return None
+    return None
+
+
+def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progress: bool,
+             bar: tqdm | None = None, log=print) -> list[tuple[Job, str]]:
+    """Run what is not done yet; returns the failures as (job, error)."""
+    failures: list[tuple[Job, str]] = []
+    pending = []
+    for job in jobs:
+        if job.key in done_keys(job.csv):
+            if bar is not None:
+                bar.update(1)
+            continue
+        reuse = _finished_metrics(job)
+        if reuse is not None:
+            append_row(job.csv, result_row(job, reuse, 0.0))
+            if bar is not None:
+                bar.update(1)
+            continue
+        pending.append(job)
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs_in_parallel))
+    with ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel)) as pool:
+        futures = {}
+        queue = list(pending)
+        running_dirs: set[Path] = set()
+
+        def submit_ready():
+            # two rows that share a run folder (same config and seed) must not run at once
+            for job in list(queue):
+                if len(futures) >= jobs_in_parallel:
+                    break
+                if job.run_dir in running_dirs:
+                    continue
+                queue.remove(job)
+                running_dirs.add(job.run_dir)
+                futures[pool.submit(execute_job, job, threads=threads, cache_dir=cache_dir,
+                                    progress=False)] = job
+
+        submit_ready()
+        while futures:
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = futures.pop(fut)
+                running_dirs.discard(job.run_dir)
+                try:
+                    metrics, wall = fut.result()
+                    append_row(job.csv, result_row(job, metrics, wall))
+                    log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: AP {metrics.get('AP', float('nan')):.3f} ({wall:.0f}s)")
+                except Exception as err:  # keep going: the other rows are independent
+                    msg = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+                    failures.append((job, msg))
+                    append_row(job.csv, result_row(job, {}, 0.0, error=msg[:300]))
+                    log(f"FAILED table {job.spec.table} {job.spec.row!r} seed {job.seed}: {msg} "
+                        f"(executed notebook: {job.run_dir / 'train_eval.ipynb'})")
+                    (job.run_dir / "error.txt").write_text(traceback.format_exc())
+                if bar is not None:
+                    bar.update(1)
+            submit_ready()
+    return failures
+
+
+def completed_rows(csv_path: Path) -> list[dict]:
+    return [r for r in read_rows(csv_path) if r.get("AP") not in (None, "")]
+
+
+__all__ = ["Job", "plan_jobs", "run_jobs", "execute_job", "notebook_ipynb", "TEACHERS", "completed_rows"]

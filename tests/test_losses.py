@@ -1,0 +1,110 @@
+"""The five DistilPose losses and the teacher MSE, each against a hand computation."""
+import math
+
+import pytest
+import torch
+
+from distilkit.losses import (LossConfig, compute_losses, confidence_loss, heatmap_mse_loss,
+                              parse_loss_switches, regression_loss, simulated_heatmap_loss,
+                              teacher_value_at, token_loss)
+from distilkit.outputs import PoseOutput
+
+
+def test_smooth_l1_regression_by_hand():
+    pred = torch.tensor([[[0.5, 0.5], [0.1, 0.9]]])
+    target = torch.tensor([[[0.7, 0.5], [0.1, 0.0]]])
+    weight = torch.tensor([[1.0, 1.0]])
+    # |d| = 0.2 -> 0.5*0.04 = 0.02; 0 -> 0; 0 -> 0; 0.9 -> 0.5*0.81 = 0.405 (beta = 1)
+    expected = (0.02 + 0.405) / 4
+    assert regression_loss(pred, target, weight).item() == pytest.approx(expected, rel=1e-6)
+    assert regression_loss(pred, target, weight, kind="l1").item() == pytest.approx((0.2 + 0.9) / 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["smooth_l1", "l1"])
+def test_invisible_keypoint_contributes_nothing(kind):
+    pred = torch.rand(2, 17, 2, requires_grad=True)
+    target = torch.rand(2, 17, 2)
+    weight = torch.ones(2, 17)
+    weight[1, 3] = 0
+    base = regression_loss(pred, target, weight, kind=kind)
+    moved = target.clone()
+    moved[1, 3] += 5.0  # a wild label on the invisible joint changes nothing
+    assert regression_loss(pred, moved, weight, kind=kind).item() == pytest.approx(base.item())
+    base.backward()
+    assert torch.all(pred.grad[1, 3] == 0)
+
+
+def test_token_loss_is_mse_and_needs_equal_layout():
+    s, t = torch.randn(2, 17, 8), torch.randn(2, 17, 8)
+    assert token_loss(s, t).item() == pytest.approx(((s - t) ** 2).mean().item(), rel=1e-6)
+    with pytest.raises(ValueError, match="token shapes differ"):
+        token_loss(s, torch.randn(2, 17, 4))
+
+
+def test_simulated_heatmap_loss_by_hand_and_masked_per_sample():
+    h, w = 6, 5
+    coords = torch.tensor([[[0.4, 0.5]], [[0.2, 0.3]]])           # (N=2, K=1, 2)
+    sigmas = torch.full((2, 1, 2), 1.5)
+    teacher = torch.rand(2, 1, h, w)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    expected = []
+    for n in range(2):
+        mx, my = coords[n, 0, 0] * w, coords[n, 0, 1] * h
+        sim = torch.exp(-0.5 * ((xs - mx) ** 2 / 1.5 ** 2 + (ys - my) ** 2 / 1.5 ** 2))
+        expected.append(((sim - teacher[n, 0]) ** 2).mean())
+    weight = torch.tensor([[1.0], [0.0]])
+    got = simulated_heatmap_loss(coords, sigmas, teacher, weight)
+    # sample 1 is masked out: only sample 0 counts, averaged over the batch of 2
+    assert got.item() == pytest.approx(expected[0].item() / 2, rel=1e-5)
+    # the authors' broadcast bug would have used sample 0's mask for every sample
+    both = simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(2, 1))
+    assert both.item() == pytest.approx((expected[0] + expected[1]).item() / 2, rel=1e-5)
+
+
+def test_confidence_loss_reads_teacher_at_rounded_location():
+    teacher = torch.zeros(1, 2, 4, 4)
+    teacher[0, 0, 1, 2] = 0.8   # y=1, x=2
+    coords = torch.tensor([[[2.2 / 4, 0.9 / 4], [0.999, 0.5]]])   # kpt 1 rounds to x=4: outside
+    scores = torch.tensor([[0.5, 0.3]])
+    assert teacher_value_at(coords, teacher).tolist() == pytest.approx([[0.8, 0.0]])
+    assert confidence_loss(coords, scores, teacher).item() == pytest.approx(abs(0.8 - 0.5) + 0.3)
+
+
+def test_heatmap_mse_weighted():
+    pred, target = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    weight = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    expected = ((pred - target) ** 2 * weight[:, :, None, None]).mean()
+    assert heatmap_mse_loss(pred, target, weight).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def _fake_outputs(n=2, k=17, d=8, p=6, h=8, w=6):
+    student = PoseOutput(coords=torch.rand(n, k, 2), scores=torch.rand(n, k),
+                         sigmas=torch.rand(n, k, 2) + 1, kpt_tokens=torch.randn(n, k, d),
+                         vis_tokens=torch.randn(n, p, d))
+    teacher = PoseOutput(heatmaps=torch.rand(n, k, h, w), kpt_tokens=torch.randn(n, k, d),
+                         vis_tokens=torch.randn(n, p, d))
+    batch = {"coords": torch.rand(n, k, 2), "coord_weights": torch.ones(n, k)}
+    return student, teacher, batch
+
+
+@pytest.mark.parametrize("switches", ["reg", "reg,cs", "reg,sh", "reg,kt,vt", "reg,kt,vt,sh,cs"])
+def test_compute_losses_weights_each_term(switches):
+    student, teacher, batch = _fake_outputs()
+    cfg = parse_loss_switches(switches)
+    terms = compute_losses(student, batch, cfg, teacher)
+    assert set(terms) == set(switches.split(","))
+    if "kt" in terms:
+        assert terms["kt"].item() == pytest.approx(5e-4 * token_loss(student.kpt_tokens, teacher.kpt_tokens).item())
+    if "cs" in terms:
+        assert terms["cs"].item() == pytest.approx(
+            1e-2 * confidence_loss(student.coords, student.scores, teacher.heatmaps).item())
+    assert all(math.isfinite(v.item()) for v in terms.values())
+
+
+def test_unknown_switch_and_missing_teacher_are_errors():
+    with pytest.raises(ValueError, match="unknown loss switch"):
+        parse_loss_switches("reg,kd")
+    student, _, batch = _fake_outputs()
+    with pytest.raises(ValueError, match="no teacher output"):
+        compute_losses(student, batch, LossConfig(sh=True), None)

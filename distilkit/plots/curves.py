@@ -1,0 +1,35 @@
+"""Learning curves from a run folder's metrics.csv."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def plot_learning_curves(metrics_csv: str | Path):
+    """Training loss terms (log scale) and validation AP per epoch."""
+    df = pd.read_csv(metrics_csv)
+    fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 3.6))
+    loss_cols = [c for c in df.columns if c.startswith("train_")]
+    for col in loss_cols:
+        if (df[col] > 0).any():
+            ax_loss.plot(df["epoch"], df[col], marker="o", ms=3, label=col.removeprefix("train_"))
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("weighted loss term")
+    ax_loss.set_title("training loss")
+    ax_loss.legend(fontsize=8)
+    if "AP" in df.columns and df["AP"].notna().any():
+        sub = df[df["AP"].notna()]
+        for col in ("AP", "AP50", "AP75", "AR"):
+            if col in sub.columns:
+                ax_ap.plot(sub["epoch"], sub[col], marker="o", ms=3, label=col)
+        ax_ap.legend(fontsize=8)
+    else:
+        ax_ap.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=ax_ap.transAxes)
+    ax_ap.set_xlabel("epoch")
+    ax_ap.set_ylabel("COCO keypoint metric")
+    ax_ap.set_title("validation (detector boxes, flip test)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,85 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # One run: train, evaluate, record
+#
+# The parameterized single run behind every row of Tables 4, 5 and 6. Under papermill the
+# table runners set the parameters below; opened in JupyterLab it trains with the defaults
+# (the `smoke` profile, seconds) and shows the learning curves and a few predictions.
+#
+# Teachers are ordinary runs with `losses = "heatmap"`; students use `reg` plus any of
+# `kt, vt, sh, cs` with a `teacher` checkpoint.
+
+# %% tags=["parameters"]
+profile = "smoke"
+data_root = None
+model = "distilpose-s"
+teacher = None            # path to a teacher's best.pt, needed by kt / vt / sh / cs
+losses = "reg"            # comma list: reg,kt,vt,sh,cs  (teachers: heatmap)
+reg_loss = "smooth_l1"    # the paper's; "l1" is the control
+seed = 0
+epochs = None             # None: the profile's schedule
+out_dir = "../runs/notebook/train_eval"
+progress = True
+threads = None            # torch threads for this process (None: leave as is)
+resume = True             # continue from out_dir/last.pt when it exists
+results_csv = None        # append the results row here too (the table runners do it themselves)
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from distilkit.engine import TrainConfig, fit
+from distilkit.losses import parse_loss_switches
+from distilkit.plots.curves import plot_learning_curves
+from distilkit.plots.predictions import plot_predictions
+
+if threads:
+    torch.set_num_threads(int(threads))
+config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
+                     losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
+                     seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
+                     resume=resume)
+print(config.model_name(), config.losses.switches(), "config", config.hash())
+
+# %%
+metrics = fit(config)
+print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=1))
+
+# %% [markdown]
+# ## Learning curves
+
+# %%
+fig = plot_learning_curves(Path(out_dir) / "metrics.csv")
+fig.savefig(Path(out_dir) / "learning_curves.png", dpi=120, bbox_inches="tight")
+plt.show()
+
+# %% [markdown]
+# ## A few validation predictions (detector boxes, flip test off for clarity)
+
+# %%
+fig = plot_predictions(Path(out_dir) / "last.pt", num=6, seed=int(seed))
+fig.savefig(Path(out_dir) / "predictions.png", dpi=120, bbox_inches="tight")
+plt.show()
+
+# %%
+if results_csv:
+    from distilkit.experiments.results import append_row, provenance
+    row = {"model": config.model_name(), "losses": config.losses.switches(),
+           "reg_loss": config.losses.reg_loss, "seed": seed, **metrics,
+           "config_hash": config.hash(), "profile": profile, **provenance()}
+    append_row(results_csv, row)

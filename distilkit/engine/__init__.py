@@ -1,6 +1,6 @@
 """Training and evaluation engine."""
 from distilkit.engine.config import TrainConfig
-from distilkit.engine.fit import NonFiniteLossError, fit
+from distilkit.engine.trainer import NonFiniteLossError, fit
 
 __all__ = ["TrainConfig", "fit", "NonFiniteLossError", "evaluate_checkpoint"]
 

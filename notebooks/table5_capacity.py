@@ -1,0 +1,55 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Table 5: teacher and student capacity
+#
+# Students {StemNet, HRNet-W48-stage3 analog} x teachers {none, StemNet teacher, HRNet-W48 analog}, all four distillation losses.
+#
+# Each row runs `train_eval.py` under papermill (the executed notebooks stay in the run
+# folders as records). Teachers are trained once and shared with the other tables; rows already
+# in the CSV are skipped, so re-running continues where a previous run stopped.
+
+# %% tags=["parameters"]
+profile = "smoke"
+data_root = None
+seeds = 1                 # seeds per row
+noise_seeds = 1           # seeds for the Table 4 extremes (the main job uses 3)
+jobs = 2                  # rows in parallel, one process (and thread) each
+epochs = None             # override the students' epochs
+rows = None               # a subset of row labels, or None for the whole table
+runs_dir = None           # default: runs/<profile>
+results_dir = None        # default: results/ (cpu) or results/<profile>/
+progress = True
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+
+from distilkit.experiments import TABLES, run_tables
+from distilkit.experiments.reproduce import default_dirs
+
+pd.DataFrame([s.columns() | {"paper_AP": s.paper_AP} for s in TABLES[5]()])
+
+# %%
+summary = run_tables([5], profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
+                     data_root=data_root, epochs=epochs, rows=rows, runs_dir=runs_dir,
+                     results_dir=results_dir, progress=progress)
+summary
+
+# %%
+csv = Path(results_dir or default_dirs(profile)[1]) / "table5.csv"
+table = pd.read_csv(csv)
+table[[c for c in ("row", "student", "teacher", "reg_loss", "seed", "AP", "paper_AP", "wall_s", "error")
+       if c in table.columns]]

@@ -77,6 +77,8 @@ class RunData:
         """Make the epoch's shuffle and augmentation depend only on (seed, epoch): exact resume."""
         self.train_sampler.set_epoch(epoch)
         self.generator.manual_seed(seed * 1_000_003 + epoch)
+        # workers reseed the dataset's stream themselves; in-process loading (0 workers) uses this
+        self.train_set.reseed(seed * 1_000_003 + epoch)
         np.random.seed((seed * 7919 + epoch) % 2**32)
         random.seed(seed * 7919 + epoch)
 
@@ -85,11 +87,12 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
                    seed: int, info: DistInfo, max_train_instances: int | None = None,
                    max_val_instances: int | None = None, eval_batch_size: int | None = None) -> RunData:
     from distilkit.data.topdown import TopDownCocoDataset
+    from distilkit.data.transforms import AugmentConfig
 
     codec = codec_for(model)
     input_size = tuple(model.input_size)
     train_set = TopDownCocoDataset(root, split="train", input_size=input_size, codec=codec, train=True,
-                                   max_instances=max_train_instances)
+                                   aug=AugmentConfig(), max_instances=max_train_instances)
     val_set = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
                                  use_detections=True, det_score_thr=profile.det_score_thr,
                                  max_instances=max_val_instances)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output
+from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output, flip_shift
 from distilkit.engine.distributed import DistInfo, all_gather_objects, broadcast_object
 from distilkit.evaluation import evaluate_coco, postprocess_predictions
 from distilkit.keypoints import FLIP_INDEX
@@ -53,7 +53,9 @@ def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = T
         heatmaps = out.heatmaps.float()
         if flip_test:
             flipped = model(_images_flipped(images)).heatmaps.float()
-            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, FLIP_INDEX))
+            # exact sub-pixel realignment (the usual 1 px shift overshoots by 1 input px)
+            shift = flip_shift(w, heatmaps.shape[-1])
+            heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, FLIP_INDEX, shift=shift))
         codec = HeatmapCodec(input_size=(h, w), heatmap_size=tuple(heatmaps.shape[-2:]))
         coords, scores = codec.decode(heatmaps.cpu().numpy(), dark=dark)
         return coords, scores
@@ -98,9 +100,8 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool =
 
 def evaluate_predictions(pred: Predictions, ann_file: str | Path, *, input_size: tuple[int, int],
                          results_file: str | Path | None = None) -> dict[str, float]:
-    results = postprocess_predictions(
-        coords_input=pred.coords, scores=pred.scores, centers=pred.centers, scales=pred.scales,
-        bbox_scores=pred.bbox_scores, image_ids=pred.image_ids, input_size=input_size)
+    results = postprocess_predictions(pred.coords, pred.scores, pred.centers, pred.scales,
+                                      pred.bbox_scores, pred.image_ids, input_size)
     if results_file is not None:
         from distilkit.evaluation import write_coco_results
         write_coco_results(results, results_file)

@@ -1,0 +1,18 @@
+"""Target codecs: encode keypoints into training targets, decode predictions to input px.
+
+Kept separate from the models (MMPose 1.x style) so the data pipeline, the losses and
+the evaluation agree on one pixel convention: heatmap px = input px / stride.
+"""
+from distilkit.codecs.dark import dark_blur_kernel_size, gaussian_blur, refine_dark
+from distilkit.codecs.flip import (flip_coords, flip_heatmaps, flip_regression_output,
+                                   flip_shift)
+from distilkit.codecs.heatmap import HeatmapCodec, heatmap_argmax, quarter_offset
+from distilkit.codecs.regression import CombinedCodec, RegressionCodec
+from distilkit.codecs.simulated import simulated_heatmaps
+
+__all__ = [
+    "HeatmapCodec", "RegressionCodec", "CombinedCodec", "simulated_heatmaps",
+    "flip_heatmaps", "flip_coords", "flip_regression_output", "flip_shift",
+    "heatmap_argmax", "quarter_offset", "refine_dark", "gaussian_blur",
+    "dark_blur_kernel_size",
+]

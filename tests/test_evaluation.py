@@ -1,0 +1,235 @@
+"""Evaluation: crop geometry, Eq. 3 rescoring, OKS / OKS-NMS, COCO results and COCOeval."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from distilkit.evaluation import (affine_from_points, apply_affine, crop_affine,
+                                  evaluate_coco, get_affine_points, keypoints_to_image,
+                                  oks_iou, oks_nms, postprocess_predictions, rescore,
+                                  to_coco_results, write_coco_results)
+from distilkit.keypoints import NUM_KEYPOINTS, OKS_SIGMAS, PERSON_CATEGORY
+
+K = NUM_KEYPOINTS
+THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+# ---------------------------------------------------------------------------------- geometry
+@pytest.mark.parametrize("rot", [0.0, 30.0, -75.0])
+@pytest.mark.parametrize("scale", [(150.0, 200.0), (90.0, 240.0)])
+def test_affine_points_match_cv2(rot, scale):
+    src, dst = get_affine_points(np.array([320.0, 240.0]), np.array(scale), (256, 192), rot)
+    ours = affine_from_points(src, dst)
+    assert np.allclose(ours, cv2.getAffineTransform(src, dst), atol=1e-6)
+    back = crop_affine(np.array([320.0, 240.0]), np.array(scale), (256, 192), rot, inv=True)
+    assert np.allclose(back @ np.vstack([ours, [0, 0, 1]]), np.eye(3)[:2], atol=1e-9)
+
+
+@pytest.mark.parametrize("input_size", [(256, 192), (64, 48)])
+@pytest.mark.parametrize("scale", [(150.0, 200.0), (90.0, 240.0)])
+def test_keypoints_to_image_inverts_cv2_warp(input_size, scale):
+    rng = np.random.default_rng(0)
+    center = np.array([[310.5, 222.25]])
+    src, dst = get_affine_points(center[0], np.array(scale), input_size)
+    warp = cv2.getAffineTransform(src, dst)                         # image -> input px
+    pts_img = center + rng.uniform(-0.6, 0.6, (1, K, 2)) * scale
+    pts_in = apply_affine(pts_img, warp)
+    back = keypoints_to_image(pts_in, center, np.array([scale]), input_size)
+    assert np.allclose(back, pts_img, atol=1e-3)
+    # box edges -> input borders: [cx - sw/2, cx + sw/2] onto [0, W]
+    H, W = input_size
+    corners = center[0] + np.array([[-0.5, -0.5], [0.5, 0.5]]) * scale
+    assert np.allclose(apply_affine(corners, warp), [[0, 0], [W, H]], atol=1e-3)
+
+
+def test_data_pipeline_warp_agrees_if_present():
+    transforms = pytest.importorskip("distilkit.data.transforms")
+    center, scale = np.array([300.0, 200.0]), np.array([150.0, 200.0])
+    theirs = transforms.get_warp_matrix(center, scale, 0.0, (256, 192))
+    assert np.allclose(theirs, crop_affine(center, scale, (256, 192)), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------- rescoring
+def test_rescore_matches_eq3_by_hand():
+    box = np.array([0.9, 0.5, 0.8])
+    ks = np.full((3, K), 0.1)
+    ks[0, :4] = [0.3, 0.5, 0.7, 0.2]            # 0.2 is not above thr
+    ks[1, :] = 0.6
+    out = rescore(box, ks, thr=0.2)
+    assert out[0] == pytest.approx(0.9 * (0.3 + 0.5 + 0.7) / 3)
+    assert out[1] == pytest.approx(0.5 * 0.6)
+    assert out[2] == 0.0                        # nothing above thr -> 0
+
+
+# ------------------------------------------------------------------------------------ OKS/NMS
+def _pose(rng, cx=200.0, cy=200.0, size=100.0):
+    return np.array([cx, cy]) + rng.uniform(-0.5, 0.5, (K, 2)) * size
+
+
+def test_oks_iou_matches_formula():
+    rng = np.random.default_rng(1)
+    a = _pose(rng)
+    b = a + rng.normal(0, 3, (K, 2))
+    area_a, area_b = 9000.0, 11000.0
+    d2 = ((a - b) ** 2).sum(-1)
+    expected = np.mean(np.exp(-d2 / (2 * (area_a + area_b) / 2 * (2 * OKS_SIGMAS) ** 2)))
+    got = oks_iou(a, b[None], area_a, np.array([area_b]))
+    assert got.shape == (1,) and got[0] == pytest.approx(expected, rel=1e-9)
+    assert oks_iou(a, a[None], area_a, np.array([area_a]))[0] == pytest.approx(1.0)
+    # vis_thr counts only keypoints scored above it in both poses
+    sa, sb = np.ones(K), np.ones(K)
+    sb[:8] = 0.0
+    masked = oks_iou(a, b[None], area_a, np.array([area_b]), vis_thr=0.5,
+                     kpt_scores=sa, other_scores=sb[None])
+    full = np.exp(-d2 / (2 * (area_a + area_b) / 2 * (2 * OKS_SIGMAS) ** 2))
+    assert masked[0] == pytest.approx(full[8:].mean())
+
+
+def test_oks_nms_keeps_best_of_duplicates_and_distant_ones():
+    rng = np.random.default_rng(2)
+    a = _pose(rng)
+    far = _pose(rng, cx=600.0)
+    instances = [
+        {"keypoints": a + 0.5, "score": 0.6, "area": 10000.0},     # duplicate, lower score
+        {"keypoints": far, "score": 0.4, "area": 10000.0},         # a different person
+        {"keypoints": a, "score": 0.9, "area": 10000.0},           # the best
+        {"keypoints": np.concatenate([a - 0.3, np.ones((K, 1))], 1).ravel(),
+         "score": 0.7, "area": 10000.0},                           # flat (3K,) duplicate
+    ]
+    assert oks_nms(instances, thr=0.9) == [2, 1]
+    assert oks_nms(instances, thr=1.0) == [2, 3, 0, 1]              # nothing exceeds 1
+    assert oks_nms([], thr=0.9) == []
+
+
+# --------------------------------------------------------------------------- COCO results/eval
+def _coco_gt(tmp_path, n_images=7, area=160.0 * 200.0, seed=0):
+    """n images, one fully labelled person each (large: area > 96^2)."""
+    rng = np.random.default_rng(seed)
+    images, anns, poses = [], [], []
+    for i in range(n_images):
+        pose = _pose(rng, 320.0, 240.0, 150.0)
+        poses.append(pose)
+        kp = np.concatenate([pose, np.full((K, 1), 2.0)], 1).ravel().tolist()
+        x0, y0 = pose.min(0)
+        x1, y1 = pose.max(0)
+        images.append({"id": 100 + i, "file_name": f"{i}.jpg", "width": 640, "height": 480})
+        anns.append({"id": 1 + i, "image_id": 100 + i, "category_id": 1, "iscrowd": 0,
+                     "area": area, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                     "num_keypoints": K, "keypoints": kp})
+    path = tmp_path / "person_keypoints_val.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns,
+                                "categories": [PERSON_CATEGORY]}))
+    return path, [100 + i for i in range(n_images)], np.stack(poses)
+
+
+def test_to_coco_results_and_atomic_write(tmp_path):
+    kpts = np.arange(2 * K * 2, dtype=float).reshape(2, K, 2)
+    res = to_coco_results([5, 6], kpts, np.full((2, K), 0.5), np.array([0.9, 0.8]))
+    assert len(res) == 2 and res[0]["image_id"] == 5 and res[0]["category_id"] == 1
+    assert len(res[0]["keypoints"]) == 3 * K and res[1]["score"] == pytest.approx(0.8)
+    assert res[0]["keypoints"][:3] == [0.0, 1.0, 0.5]
+    path = write_coco_results(res, tmp_path / "sub" / "results.json")
+    assert json.loads(path.read_text()) == res
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]   # no temp left
+
+
+def test_ground_truth_as_predictions_gives_ap_1(tmp_path, capsys):
+    ann, ids, poses = _coco_gt(tmp_path)
+    res = to_coco_results(ids, poses, np.ones((len(ids), K)), np.ones(len(ids)))
+    snapshot = json.loads(json.dumps(res))
+    stats = evaluate_coco(res, ann)
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    assert stats["AP50"] == stats["AP75"] == stats["APL"] == pytest.approx(1.0)
+    assert np.isnan(stats["APM"])                        # no medium people: undefined
+    assert res == snapshot                               # inputs not mutated by loadRes
+    assert capsys.readouterr().out == ""                 # pycocotools silenced
+    # a results file path works the same
+    assert evaluate_coco(write_coco_results(res, tmp_path / "r.json"), ann)["AP"] == \
+        pytest.approx(1.0)
+
+
+def _coco_ap_one_per_image(oks: np.ndarray, thr: float) -> float:
+    """101-point AP when each image has one GT and one detection and scores rank the
+    detections by decreasing OKS: the hits are the first k, so precision is 1 up to recall
+    k/n and the curve stops there."""
+    k, n = int((oks >= thr).sum()), len(oks)
+    if k == 0:
+        return 0.0
+    return (np.floor(100 * k / n + 1e-9) + 1) / 101
+
+
+def test_shifted_predictions_give_independently_computed_ap(tmp_path):
+    ann, ids, poses = _coco_gt(tmp_path, n_images=7)
+    area = 160.0 * 200.0
+    offsets = np.array([1.0, 4.0, 7.0, 10.0, 14.0, 19.0, 26.0])   # px, per image
+    direction = np.array([0.6, 0.8])
+    preds = poses + offsets[:, None, None] * direction              # (n, K, 2)
+    # OKS by formula (COCO: e = d^2 / (2 s^2 kappa^2), s^2 = GT area, kappa = 2 sigma)
+    oks = np.exp(-(offsets[:, None] ** 2) / (2 * area * (2 * OKS_SIGMAS) ** 2)).mean(1)
+    assert np.all(np.abs(oks[:, None] - THRESHOLDS[None]) > 1e-3)  # no threshold ties
+    per_thr = np.array([_coco_ap_one_per_image(oks, t) for t in THRESHOLDS])
+    assert 0.0 < per_thr.mean() < 1.0 and len(set(per_thr)) > 3     # a non-trivial case
+    scores = 1.0 - offsets / 100.0                                   # best OKS ranks first
+    stats = evaluate_coco(to_coco_results(ids, preds, np.ones((7, K)), scores), ann)
+    assert stats["AP"] == pytest.approx(per_thr.mean(), abs=1e-9)
+    assert stats["AP50"] == pytest.approx(per_thr[0], abs=1e-9)
+    assert stats["AP75"] == pytest.approx(per_thr[5], abs=1e-9)
+    assert stats["AR"] == pytest.approx(np.mean([(oks >= t).mean() for t in THRESHOLDS]))
+
+
+def test_evaluate_coco_rejects_bad_results(tmp_path):
+    ann, ids, poses = _coco_gt(tmp_path, n_images=2)
+    with pytest.raises(ValueError, match="person_keypoints_val.json"):
+        evaluate_coco([], ann)
+    res = to_coco_results([ids[0], 999], poses, np.ones((2, K)), np.ones(2))
+    with pytest.raises(ValueError, match=r"not in .*person_keypoints_val.json.*999"):
+        evaluate_coco(res, ann)
+    bad = to_coco_results(ids, poses, np.ones((2, K)), np.ones(2))
+    bad[1]["keypoints"] = bad[1]["keypoints"][:-3]
+    with pytest.raises(ValueError, match="51 keypoint values"):
+        evaluate_coco(bad, ann)
+
+
+# ------------------------------------------------------------------------------ postprocess
+def test_postprocess_chain_gt_crops_to_ap_1(tmp_path):
+    """GT poses pushed through crops (input px) come back as AP 1 after the whole chain,
+    and a near-duplicate crop of the same person is removed by OKS-NMS."""
+    ann, ids, poses = _coco_gt(tmp_path, n_images=4)
+    input_size = (256, 192)
+    centers = poses.mean(1)                                           # (n, 2)
+    scales = np.tile([[180.0, 240.0]], (len(ids), 1))
+    coords_in = np.stack([apply_affine(p, crop_affine(c, s, input_size))
+                          for p, c, s in zip(poses, centers, scales)])
+    # duplicate of image 0's person: slightly shifted box, lower box score
+    dup_c = centers[0] + 2.0
+    dup_in = apply_affine(poses[0], crop_affine(dup_c, scales[0], input_size))
+    coords_in = np.concatenate([coords_in, dup_in[None]])
+    centers = np.concatenate([centers, dup_c[None]])
+    scales = np.concatenate([scales, scales[:1]])
+    kpt_scores = np.full((len(ids) + 1, K), 0.8)
+    kpt_scores[:, 0] = 0.1                                             # below 0.2: ignored
+    box = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    res = postprocess_predictions(coords_in, kpt_scores, centers, scales, box,
+                                  ids + [ids[0]], input_size)
+    assert len(res) == len(ids)
+    by_img = {r["image_id"]: r for r in res}
+    assert by_img[ids[0]]["score"] == pytest.approx(0.9 * 0.8)        # Eq. 3, best kept
+    got = np.array(by_img[ids[2]]["keypoints"]).reshape(K, 3)[:, :2]
+    assert np.allclose(got, poses[2], atol=1e-6)
+    assert evaluate_coco(res, ann)["AP"] == pytest.approx(1.0)
+    assert len(postprocess_predictions(coords_in, kpt_scores, centers, scales, box,
+                                       ids + [ids[0]], input_size, nms_thr=None)) == 5
+
+
+def test_flip_coords_inverts_data_pipeline_flip_if_present():
+    transforms = pytest.importorskip("distilkit.data.transforms")
+    torch = pytest.importorskip("torch")
+    from distilkit.codecs import flip_coords
+    W, H = 192, 256
+    kpts = np.random.default_rng(4).uniform(0, 1, (K, 2)) * [W - 1, H - 1]
+    flipped, _ = transforms.flip_keypoints(kpts, np.ones(K), W)
+    back = flip_coords(torch.from_numpy(flipped / [W, H])[None], input_width=W)
+    assert np.allclose(back[0].numpy(), kpts / [W, H], atol=1e-9)

@@ -10,6 +10,15 @@ from distilkit.profiles import PROFILES
 METRIC_KEYS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 
 
+def metrics_json(metrics: dict) -> str:
+    """The six COCO metrics as strict JSON (a metric COCOeval could not compute is null)."""
+    clean = {}
+    for k in METRIC_KEYS:
+        v = metrics.get(k)
+        clean[k] = None if v is None or v != v else float(v)
+    return json.dumps(clean)
+
+
 def _train(args: argparse.Namespace) -> int:
     from distilkit.engine import NonFiniteLossError, TrainConfig, fit
     from distilkit.losses import parse_loss_switches
@@ -26,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    print(json.dumps({k: metrics.get(k) for k in METRIC_KEYS}))
+    print(metrics_json(metrics))
     return 0
 
 
@@ -36,7 +45,7 @@ def _eval(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(args.checkpoint, data_root=args.data_root, flip_test=not args.no_flip,
                                   dark=args.dark, device=args.device, progress=not args.no_progress,
                                   max_val_instances=args.max_val_instances)
-    print(json.dumps({k: metrics[k] for k in METRIC_KEYS}))
+    print(metrics_json(metrics))
     return 0
 
 

@@ -211,7 +211,7 @@ def fit(config: TrainConfig) -> dict:
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
             t_fetch = time.perf_counter()
         bar.close()
         wall = time.perf_counter() - t_epoch

@@ -1,0 +1,27 @@
+"""Models: backbones, the Token-distilling Encoder, heads, and named presets.
+
+    from distilkit.models import build_model
+    student = build_model("distilpose-s-cpu")
+    out = student(images)            # distilkit.PoseOutput
+"""
+from distilkit.models.cnn_pose import DeepPose, SimpleBaseline
+from distilkit.models.distilpose import TokenPoseModel
+from distilkit.models.heads import (DeconvHeatmapHead, GlobalRegressionHead, RegressionHead,
+                                    TokenHeatmapHead, decode_heatmaps)
+from distilkit.models.hrnet import HRNet
+from distilkit.models.position import sine_position_embedding
+from distilkit.models.presets import (EncoderConfig, HRNetConfig, ModelConfig, ResNetConfig,
+                                      StemNetConfig, build_from_config, build_model, get_config,
+                                      list_models)
+from distilkit.models.resnet import ResNet
+from distilkit.models.stemnet import StemNet
+from distilkit.models.token_encoder import TokenEncoder
+
+__all__ = [
+    "build_model", "build_from_config", "get_config", "list_models",
+    "ModelConfig", "EncoderConfig", "StemNetConfig", "HRNetConfig", "ResNetConfig",
+    "TokenPoseModel", "DeepPose", "SimpleBaseline",
+    "StemNet", "HRNet", "ResNet", "TokenEncoder",
+    "RegressionHead", "TokenHeatmapHead", "GlobalRegressionHead", "DeconvHeatmapHead",
+    "decode_heatmaps", "sine_position_embedding",
+]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -117,10 +118,16 @@ def main(argv=None) -> None:
     ap.add_argument("--batches", type=int, default=20, help="timed batches per config")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch/OpenCV threads of the main process (workers always use 1)")
     ap.add_argument("--json", type=Path, default=None, help="also write results here")
     args = ap.parse_args(argv)
 
-    cv2.setNumThreads(1)  # the main process decodes too when workers=0; keep it comparable
+    # DataLoader workers run torch single-threaded; the main process does the loading
+    # itself when workers=0, and on a busy 2-core box multi-threaded collate in it is
+    # several times slower (thread contention), so match the workers by default.
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root, label = (args.root, str(args.root)) if args.root else default_root(Path(tmp))
         print(f"data: {label}  batch {args.batch_size}, {args.batches} timed batches")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
@@ -34,9 +33,9 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32  # base_seed + worker_id, set by the DataLoader
     random.seed(seed)
     np.random.seed(seed)
-    # Two cores are shared by everyone: OpenCV's own thread pool inside each worker
-    # would only oversubscribe them.
-    cv2.setNumThreads(1)
+    # Deliberately no cv2.setNumThreads() here: in a forked worker whose parent already
+    # used OpenCV's thread pool it deadlocks (seen with opencv 5.0). Set it in the main
+    # process before the loader starts, if at all.
     info = get_worker_info()
     if info is not None and hasattr(info.dataset, "reseed"):
         info.dataset.reseed(seed)

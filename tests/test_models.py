@@ -121,7 +121,7 @@ def test_paper_architecture_details():
     s = build_model("distilpose-s")
     e = s.encoder
     assert (e.dim, e.depth, e.heads, e.num_patches, e.grid) == (192, 12, 8, 256, (16, 16))
-    assert s.backbone.out_channels == 256 and s.encoder.patch_embed.in_features == 256 * 12
+    assert s.backbone.out_channels == 256 and s.encoder.linear_patch_weight().shape == (192, 256 * 12)
     assert s.encoder.layers[0].mlp.fc1.out_features == 576
     assert s.encoder.pos_embed.shape == (1, 256, 192)
     hr = HRNet(width=48, num_stages=4)
@@ -176,6 +176,10 @@ def test_patchify_order_and_keypoint_tokens_first():
     torch.testing.assert_close(patches[0, 1], expected)
     kpt, vis, _ = enc(feat)
     assert kpt.shape == (1, 3, 8) and vis.shape == (1, 4, 8)
+    # the conv patch embedding is exactly a Linear on the flattened patches
+    as_linear = torch.nn.functional.linear(patches, enc.linear_patch_weight(), enc.patch_embed.bias)
+    as_conv = enc.patch_embed(feat).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(as_conv, as_linear)
     assert enc.keypoint_tokens.std().item() == pytest.approx(0.02, rel=0.6)
 
 

@@ -5,6 +5,7 @@
     out = student(images)            # distilkit.PoseOutput
 """
 from distilkit.models.cnn_pose import DeepPose, SimpleBaseline
+from distilkit.models.deploy import fold_batchnorm, prepare_for_inference
 from distilkit.models.distilpose import TokenPoseModel
 from distilkit.models.heads import (DeconvHeatmapHead, GlobalRegressionHead, RegressionHead,
                                     TokenHeatmapHead, decode_heatmaps)
@@ -23,5 +24,5 @@ __all__ = [
     "TokenPoseModel", "DeepPose", "SimpleBaseline",
     "StemNet", "HRNet", "ResNet", "TokenEncoder",
     "RegressionHead", "TokenHeatmapHead", "GlobalRegressionHead", "DeconvHeatmapHead",
-    "decode_heatmaps", "sine_position_embedding",
+    "decode_heatmaps", "sine_position_embedding", "fold_batchnorm", "prepare_for_inference",
 ]

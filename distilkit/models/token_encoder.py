@@ -2,6 +2,7 @@
 
     feature map (N, C, h, w), stride 4
       -> patches ph x pw, each flattened (ph*pw*C) -> Linear -> D      P = (h/ph)(w/pw) visual tokens
+         (run as a conv with kernel = stride = patch, which is the same map)
       -> [17 learnable keypoint tokens ; P visual tokens]               T = K + P tokens, keypoints FIRST
       -> depth x pre-norm EncoderLayer, the fixed 2-D sine embedding added to the visual
          tokens before every layer (keypoint tokens get none)
@@ -52,7 +53,10 @@ class TokenEncoder(nn.Module):
         self.depth = depth
         self.heads = heads
 
-        self.patch_embed = nn.Linear(in_channels * ph * pw, dim)
+        # Linear(ph*pw*C -> D) on each flattened patch, computed as the equivalent conv with
+        # kernel = stride = patch (no patchify copy; oneDNN runs it faster than a GEMM on
+        # the copied patches). See `patchify` / `linear_patch_weight` for the Linear view.
+        self.patch_embed = nn.Conv2d(in_channels, dim, kernel_size=(ph, pw), stride=(ph, pw))
         self.keypoint_tokens = nn.Parameter(torch.zeros(1, num_keypoints, dim))
         # A buffer, not a parameter: it is fixed, moves with .to(), and is not counted in the
         # parameter totals (mmcv counts only requires_grad parameters, as do we).
@@ -62,16 +66,28 @@ class TokenEncoder(nn.Module):
             EncoderLayer(dim, heads=heads, mlp_ratio=mlp_ratio) for _ in range(depth)
         )
         self.apply(_init_transformer)
+        nn.init.trunc_normal_(self.patch_embed.weight, std=0.02)  # as the authors' Linear
+        nn.init.zeros_(self.patch_embed.bias)
         nn.init.trunc_normal_(self.keypoint_tokens, std=0.02)
+
+    def linear_patch_weight(self) -> torch.Tensor:
+        """The patch embedding as the (D, ph*pw*C) weight of a Linear on ``patchify`` output
+        (TokenPose's layout; permute back the same way to load such a checkpoint)."""
+        w = self.patch_embed.weight                                   # (D, C, ph, pw)
+        return w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)          # (D, ph*pw*C)
+
+    def _check_grid(self, h: int, w: int) -> None:
+        ph, pw = self.patch_size
+        if h % ph or w % pw or (h // ph, w // pw) != self.grid:
+            raise ValueError(f"feature map {(h, w)} does not give the {self.grid} token grid "
+                             f"this encoder was built for (patch {self.patch_size})")
 
     def patchify(self, feat: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) -> (N, P, ph*pw*C), patches row-major, each flattened as (ph, pw, C)."""
         n, c, h, w = feat.shape
+        self._check_grid(h, w)
         ph, pw = self.patch_size
-        gh, gw = h // ph, w // pw
-        if (gh, gw) != self.grid or h % ph or w % pw:
-            raise ValueError(f"feature map {(h, w)} does not give the {self.grid} token grid "
-                             f"this encoder was built for (patch {self.patch_size})")
+        gh, gw = self.grid
         # via (N, h, w, C): a free view for channels_last maps, so only one copy is made
         x = feat.permute(0, 2, 3, 1).reshape(n, gh, ph, gw, pw, c)
         x = x.permute(0, 1, 3, 2, 4, 5)                                  # (N, gh, gw, ph, pw, C)
@@ -82,7 +98,8 @@ class TokenEncoder(nn.Module):
         """Returns kpt_tokens (N, K, D), vis_tokens (N, P, D), attentions (per layer
         (N, heads, K+P, K+P), only when ``return_attention``)."""
         k = self.num_keypoints
-        vis = self.patch_embed(self.patchify(feat))                  # (N, P, D)
+        self._check_grid(*feat.shape[-2:])
+        vis = self.patch_embed(feat).flatten(2).transpose(1, 2)      # (N, P, D), row-major
         kpt = self.keypoint_tokens.expand(vis.shape[0], -1, -1)      # (N, K, D)
         x = torch.cat([kpt, vis], dim=1)                             # (N, K+P, D)
         pos = torch.cat([pos_zeros(self.pos_embed, k), self.pos_embed], dim=1)  # (1, K+P, D)

@@ -14,7 +14,7 @@ from distilkit.experiments.runner import plan_jobs, run_jobs
 from distilkit.profiles import get_profile
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
-NOISE_ROWS = ("none", "all", "none (L1)", "all (L1)")
+NOISE_ROWS = ("none", "all")
 
 
 def default_dirs(profile: str) -> tuple[Path, Path]:
@@ -50,16 +50,9 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     t0 = time.perf_counter()
     with tqdm(total=len(teacher_jobs) + len(row_jobs), desc=f"reproduce {profile}", unit="run",
               disable=not progress) as bar:
-        failures = run_jobs(teacher_jobs, jobs_in_parallel=jobs, cache_dir=cache, progress=progress,
-                            bar=bar, log=lambda m: bar.write(m) if progress else log(m))
-        failed_teachers = {job.run_dir.name for job, _ in failures}
-        runnable = [j for j in row_jobs if not (j.spec.teacher and j.spec.teacher in failed_teachers)]
-        for j in row_jobs:
-            if j not in runnable:
-                failures.append((j, f"teacher {j.spec.teacher} failed"))
-                bar.update(1)
-        failures += run_jobs(runnable, jobs_in_parallel=jobs, cache_dir=cache, progress=progress,
-                             bar=bar, log=lambda m: bar.write(m) if progress else log(m))
+        failures = run_jobs(teacher_jobs + row_jobs, jobs_in_parallel=jobs, cache_dir=cache,
+                            progress=progress, bar=bar,
+                            log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
             "jobs": jobs, "wall_s": round(wall, 1), "runs": len(teacher_jobs) + len(row_jobs),

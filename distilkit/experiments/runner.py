@@ -136,35 +136,68 @@ def _finished_metrics(job: Job) -> dict | None:
     return None
 
 
+def _teacher_dir(job: Job) -> Path | None:
+    return Path(job.config.teacher).parent if job.config.teacher else None
+
+
 def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progress: bool,
              bar: tqdm | None = None, log=print) -> list[tuple[Job, str]]:
-    """Run what is not done yet; returns the failures as (job, error)."""
+    """Run what is not done yet, ``jobs_in_parallel`` at a time; returns the failures.
+
+    Teachers and rows share one pool: a row starts as soon as its teacher's run has finished,
+    so rows without a teacher fill the slots while teachers train. A row whose teacher failed
+    is reported as failed without running.
+    """
     failures: list[tuple[Job, str]] = []
-    pending = []
+    teacher_dirs = {j.run_dir for j in jobs if j.spec.losses.heatmap}
+    finished: set[Path] = set()
+    failed: set[Path] = set()
+    queue: list[Job] = []
     for job in jobs:
-        if job.key in done_keys(job.csv):
+        if job.key in done_keys(job.csv) and (job.run_dir / "last.pt").exists():
+            finished.add(job.run_dir)
             if bar is not None:
                 bar.update(1)
             continue
         reuse = _finished_metrics(job)
         if reuse is not None:
             append_row(job.csv, result_row(job, reuse, 0.0))
+            finished.add(job.run_dir)
             if bar is not None:
                 bar.update(1)
             continue
-        pending.append(job)
+        queue.append(job)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs_in_parallel))
+
+    def state(job: Job) -> str:
+        t = _teacher_dir(job)
+        if t is None or t in finished or (t not in teacher_dirs and (t / "best.pt").exists()):
+            return "ready"
+        return "failed" if t in failed else "waiting"
+
     with ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel)) as pool:
-        futures = {}
-        queue = list(pending)
+        futures: dict = {}
         running_dirs: set[Path] = set()
 
-        def submit_ready():
-            # two rows that share a run folder (same config and seed) must not run at once
+        def fail(job: Job, msg: str) -> None:
+            failures.append((job, msg))
+            failed.add(job.run_dir)
+            append_row(job.csv, result_row(job, {}, 0.0, error=msg[:300]))
+            log(f"FAILED table {job.spec.table} {job.spec.row!r} seed {job.seed}: {msg}")
+            if bar is not None:
+                bar.update(1)
+
+        def submit_ready() -> None:
             for job in list(queue):
                 if len(futures) >= jobs_in_parallel:
                     break
-                if job.run_dir in running_dirs:
+                st = state(job)
+                if st == "failed":
+                    queue.remove(job)
+                    fail(job, f"its teacher run {_teacher_dir(job)} failed")
+                    continue
+                # two rows that share a run folder (same config and seed) must not run at once
+                if st != "ready" or job.run_dir in running_dirs:
                     continue
                 queue.remove(job)
                 running_dirs.add(job.run_dir)
@@ -179,18 +212,21 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
                 running_dirs.discard(job.run_dir)
                 try:
                     metrics, wall = fut.result()
-                    append_row(job.csv, result_row(job, metrics, wall))
-                    log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: AP {metrics.get('AP', float('nan')):.3f} ({wall:.0f}s)")
                 except Exception as err:  # keep going: the other rows are independent
-                    msg = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-                    failures.append((job, msg))
-                    append_row(job.csv, result_row(job, {}, 0.0, error=msg[:300]))
-                    log(f"FAILED table {job.spec.table} {job.spec.row!r} seed {job.seed}: {msg} "
-                        f"(executed notebook: {job.run_dir / 'train_eval.ipynb'})")
+                    lines = str(err).strip().splitlines()
+                    msg = f"{type(err).__name__}: {lines[-1] if lines else ''}"
                     (job.run_dir / "error.txt").write_text(traceback.format_exc())
+                    fail(job, msg + f" (executed notebook: {job.run_dir / 'train_eval.ipynb'})")
+                    continue
+                finished.add(job.run_dir)
+                append_row(job.csv, result_row(job, metrics, wall))
+                log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: "
+                    f"AP {metrics.get('AP', float('nan')):.3f} ({wall:.0f}s)")
                 if bar is not None:
                     bar.update(1)
             submit_ready()
+        for job in queue:  # only possible if a teacher never ran
+            fail(job, "its teacher did not run")
     return failures
 
 

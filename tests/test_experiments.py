@@ -1,0 +1,95 @@
+"""The table runner: papermill rows, CSV schema, skip on re-run, failure isolation, report."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from distilkit.experiments import TABLES, table4_rows, table5_rows, table6_rows
+from distilkit.experiments.runner import plan_jobs, run_jobs
+from distilkit.experiments.reproduce import run_tables
+
+SCHEMA = ["table", "row", "student", "teacher", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss", "seed",
+          "AP", "AP50", "AP75", "APM", "APL", "AR", "paper_AP", "wall_s", "git_commit", "config_hash",
+          "profile", "device"]
+
+
+def test_grids_lay_out_the_papers_rows():
+    t4 = table4_rows()
+    switches = {(s.losses.cs, s.losses.sh, s.losses.kt, s.losses.vt) for s in t4 if s.losses.reg_loss == "smooth_l1"}
+    assert len(switches) == 8                      # the 8 combinations of Table 4
+    assert [s.paper_AP for s in t4[:8]] == [56.0, 63.2, 56.4, 64.1, 67.1, 61.7, 67.5, 71.6]
+    assert {s.row for s in t4 if s.losses.reg_loss == "l1"} == {"none (L1)", "all (L1)"}
+    t5 = table5_rows()
+    assert {(s.student, s.teacher_label) for s in t5} == {
+        (st, t) for st in ("stemnet", "HRNet-W48-s3") for t in ("none", "stemnet", "HRNet-W48")}
+    assert all((s.teacher is None) == (not s.losses.distills) for s in t4 + t5)
+    t6 = table6_rows()
+    assert [s.losses.uses_tokens for s in t6] == [False, False]  # no TDE on the CNN student
+    assert t6[1].losses.sh and t6[1].losses.cs and t6[1].teacher == "simplebaseline"
+
+
+def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
+    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path)
+    by_row = {(j.spec.table, j.spec.row): j for j in jobs}
+    assert by_row[(4, "none")].run_dir == by_row[(5, "stemnet / none")].run_dir
+    assert by_row[(4, "all")].run_dir == by_row[(5, "stemnet / HRNet-W48")].run_dir
+    assert by_row[(4, "none")].run_dir != by_row[(4, "none (L1)")].run_dir
+
+
+@pytest.mark.notebook
+def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
+    kw = dict(profile="smoke", rows=["none", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
+              results_dir=tmp_path / "results", data_root=str(smoke_root), progress=False)
+    summary = run_tables([4], **kw)
+    assert summary["failures"] == []
+    table = pd.read_csv(tmp_path / "results" / "table4.csv")
+    assert list(table.columns[:len(SCHEMA)]) == SCHEMA
+    assert sorted(table["row"]) == ["all", "none"]
+    assert table["AP"].between(0, 1).all()
+    assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
+    teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
+    assert teachers["row"].tolist() == ["HRNet-W48 (teacher)"]
+    # each row keeps its executed notebook as the record
+    for run_dir in table["run_dir"]:
+        assert (Path(run_dir) / "train_eval.ipynb").exists()
+    before = (tmp_path / "results" / "table4.csv").read_text()
+    again = run_tables([4], **kw)
+    assert again["failures"] == []
+    assert (tmp_path / "results" / "table4.csv").read_text() == before  # nothing re-run
+
+
+@pytest.mark.notebook
+def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root):
+    teacher_jobs, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs",
+                                   results_dir=tmp_path / "results", data_root=str(smoke_root))
+    plain = [j for j in jobs if j.spec.teacher is None][0]
+    broken = replace(plain, spec=replace(plain.spec, row="broken"), run_dir=tmp_path / "runs" / "broken",
+                     config=replace(plain.config, model="no-such-model", out_dir=str(tmp_path / "runs" / "broken")))
+    failures = run_jobs([broken, plain], jobs_in_parallel=2, cache_dir=tmp_path / "nb", progress=False,
+                        log=lambda m: None)
+    assert [j.spec.row for j, _ in failures] == ["broken"]
+    assert "no-such-model" in failures[0][1] or "unknown model" in failures[0][1]
+    table = pd.read_csv(tmp_path / "results" / "table6.csv").set_index("row")
+    assert pd.isna(table.loc["broken", "AP"]) and isinstance(table.loc["broken", "error"], str)
+    assert 0 <= table.loc["DeepPose", "AP"] <= 1
+
+
+def test_report_renders_tables_and_conclusions(tmp_path):
+    from distilkit.report import write_report
+
+    rows = []
+    for spec, ap in zip(TABLES[4](), [0.30, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38]):
+        rows.append({**spec.columns(), "seed": 0, "AP": ap, "paper_AP": spec.paper_AP})
+    rows.append({**TABLES[4]()[0].columns(), "seed": 1, "AP": 0.32, "paper_AP": 56.0})
+    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
+    pd.DataFrame([{"row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5, "wall_s": 1}]).to_csv(
+        tmp_path / "teachers.csv", index=False)
+    report = write_report(tmp_path).read_text()
+    assert "| none | stemnet | none | smooth_l1 | 2 | 31.0 |" in report   # mean of 30 and 32
+    assert "| all four together are best | yes |" in report
+    assert "| SH beats no distillation | yes | 31.0 vs 31.0 AP |" not in report
+    assert "| the HRNet-W48-analog teacher clearly beats the plain regression student | yes |" in report
+    assert (tmp_path / "figures" / "table4_component_gain.png").exists()

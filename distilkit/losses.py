@@ -51,8 +51,9 @@ class LossConfig:
 
 
 def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1") -> LossConfig:
-    """``"reg,kt,vt,sh,cs"`` -> LossConfig. Unknown names are an error, not ignored."""
-    names = {t.strip() for t in text.split(",") if t.strip()}
+    """``"reg,kt,vt,sh,cs"`` (or ``switches()``' ``"reg+kt"``) -> LossConfig. Unknown names are
+    an error, not ignored."""
+    names = {t.strip() for t in text.replace("+", ",").split(",") if t.strip() and t.strip() != "none"}
     known = {"reg", "kt", "vt", "sh", "cs", "heatmap"}
     unknown = names - known
     if unknown:

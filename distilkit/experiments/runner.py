@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -51,7 +52,7 @@ def notebook_ipynb(name: str, cache_dir: Path) -> Path:
         nb = jupytext.read(src)
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
                                               "language": "python"})
-        tmp = dst.with_suffix(f".tmp{os.getpid()}")
+        tmp = dst.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.ipynb")
         jupytext.write(nb, tmp, fmt="ipynb")
         os.replace(tmp, dst)
     return dst

@@ -169,6 +169,11 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
             continue
         queue.append(job)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs_in_parallel))
+    if queue:
+        # Convert the notebook and import papermill here, once: first imports racing in
+        # worker threads deadlocked on the import lock (seen: a thread stuck in jupytext).
+        import papermill  # noqa: F401
+        notebook_ipynb("train_eval", cache_dir)
 
     def state(job: Job) -> str:
         t = _teacher_dir(job)

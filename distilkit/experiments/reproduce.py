@@ -30,8 +30,10 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     """Train the teachers the tables need (once), then every row not yet in the CSVs."""
     get_profile(profile)  # fail early on a typo
     d_runs, d_results = default_dirs(profile)
-    runs_dir = Path(runs_dir or d_runs)
-    results_dir = Path(results_dir or d_results)
+    # absolute: each row's kernel runs with the notebooks folder as its working directory
+    runs_dir = Path(runs_dir or d_runs).resolve()
+    results_dir = Path(results_dir or d_results).resolve()
+    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     seed_list = list(range(seeds))
     extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS} if 4 in tables else {}
     if data_root is None:

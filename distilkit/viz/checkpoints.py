@@ -1,0 +1,188 @@
+"""The four models the figures compare, found or trained: one call for every notebook.
+
+Roles (the models of Fig. 3a, and the ones Figs. 3b, 5, 6 and the attributions need):
+
+    teacher   heatmap teacher, teacher-hrw48 (Table 4's teacher)
+    plain     DistilPose-S trained without distillation      (Table 4 row "none")
+    tde       DistilPose-S distilled with L_KT + L_VT only    (Table 4 row "KT+VT")
+    full      DistilPose-S with L_KT + L_VT + L_SH + L_CS     (Table 4 row "all")
+
+Resolution order per role: a path the caller gives; else the main job's run of the same
+profile (``runs/<profile>/teachers/hrw48`` and the ``run_dir`` of the Table 4 row in the
+profile's results CSV); else a run trained here into ``runs_dir/<role>`` and reused on
+later calls while its config is unchanged, so six notebooks train at most once.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Mapping
+
+from distilkit.viz.figures import REPO
+
+ROLES: tuple[str, ...] = ("teacher", "plain", "tde", "full")
+ROLE_LABELS: dict[str, str] = {
+    "teacher": "teacher (heatmap)",
+    "plain": "student, no distillation",
+    "tde": "student, TDE only",
+    "full": "student, TDE + Sim. Heatmaps",
+}
+# Table 4 row label of each student role in the results CSV (distilkit.experiments.grid).
+TABLE4_ROWS: dict[str, str] = {"plain": "none", "tde": "KT+VT", "full": "all"}
+
+
+def loss_config(role: str):
+    from distilkit.losses import LossConfig
+
+    return {
+        "teacher": LossConfig(reg=False, heatmap=True),
+        "plain": LossConfig(),
+        "tde": LossConfig(kt=True, vt=True),
+        "full": LossConfig(kt=True, vt=True, sh=True, cs=True),
+    }[role]
+
+
+def run_checkpoint(run_dir: str | Path) -> Path | None:
+    """best.pt when the run has one, else last.pt (a run whose AP never became finite
+    writes no best.pt), else None."""
+    run_dir = Path(run_dir)
+    for name in ("best.pt", "last.pt"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
+def _results_dir(profile: str, repo: Path) -> Path:
+    # the main job's layout (distilkit.experiments.reproduce.default_dirs)
+    return repo / "results" if profile == "cpu" else repo / "results" / profile
+
+
+def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Path]:
+    """The roles the main job has already trained at this profile (possibly none)."""
+    repo = Path(repo)
+    found: dict[str, Path] = {}
+    teacher = run_checkpoint(repo / "runs" / profile / "teachers" / "hrw48")
+    if teacher is not None:
+        found["teacher"] = teacher
+    table4 = _results_dir(profile, repo) / "table4.csv"
+    if not table4.is_file():
+        return found
+    with open(table4, newline="") as f:
+        rows = [r for r in csv.DictReader(f)
+                if r.get("AP") not in (None, "") and r.get("profile", profile) == profile]
+    for role, label in TABLE4_ROWS.items():
+        # lowest seed first: the same run every time the notebooks are executed
+        for row in sorted((r for r in rows if r.get("row") == label),
+                          key=lambda r: int(r.get("seed") or 0)):
+            run_dir = Path(row.get("run_dir", ""))
+            ckpt = run_checkpoint(run_dir if run_dir.is_absolute() else repo / run_dir)
+            if ckpt is not None:
+                found[role] = ckpt
+                break
+    return found
+
+
+def _loads(path: Path) -> bool:
+    """Whether the current code can rebuild the model a cached checkpoint holds."""
+    from distilkit.checkpoint import load_model_from_checkpoint
+
+    try:
+        load_model_from_checkpoint(path)
+    except (RuntimeError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _train(role: str, profile: str, out_dir: Path, *, teacher: Path | None,
+           data_root: str | None, seed: int, epochs: int | None, progress: bool) -> Path:
+    from distilkit.engine import TrainConfig, fit
+
+    model = "teacher-hrw48" if role == "teacher" else "distilpose-s"
+    losses = loss_config(role)
+    config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile, losses=losses,
+                         teacher=str(teacher) if losses.distills else None, seed=seed,
+                         epochs=epochs, data_root=data_root, progress=progress, resume=True)
+    stamp = out_dir / "viz_config.json"
+    same = stamp.is_file() and json.loads(stamp.read_text()).get("hash") == config.hash()
+    ckpt = run_checkpoint(out_dir)
+    if same and ckpt is not None and (out_dir / "final_metrics.json").is_file():
+        if _loads(ckpt):
+            return ckpt
+        same = False  # trained before a model change: its weights no longer fit; redo
+    # An interrupted run of this config resumes; a cached run of another config (other
+    # teacher, schedule or data) starts afresh.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not same:
+        for name in ("best.pt", "last.pt", "final_metrics.json"):
+            (out_dir / name).unlink(missing_ok=True)
+    stamp.write_text(json.dumps({"hash": config.hash(), "role": role}))
+    fit(replace(config, resume=same))
+    ckpt = run_checkpoint(out_dir)
+    if ckpt is None:
+        raise RuntimeError(f"training {role} into {out_dir} wrote no checkpoint")
+    return ckpt
+
+
+def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = None, *,
+                       given: Mapping[str, str | Path | None] | None = None,
+                       roles: tuple[str, ...] = ROLES, data_root: str | None = None,
+                       use_main_job: bool = True, repo: str | Path = REPO, seed: int = 0,
+                       epochs: int | None = None, progress: bool = False) -> dict[str, Path]:
+    """A checkpoint path for each of ``roles``: given, the main job's, or trained here.
+
+    ``runs_dir`` is the cache for runs trained here (default ``runs/<profile>/viz`` in the
+    repository). Students trained here are distilled from the resolved teacher, so the
+    teacher is resolved first whenever a distilled student has to be trained.
+    """
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; known: {ROLES}")
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    runs_dir = Path(runs_dir) if runs_dir is not None else Path(repo) / "runs" / profile / "viz"
+    found = main_job_checkpoints(profile, repo) if use_main_job else {}
+    paths: dict[str, Path] = {}
+    for role, path in given.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{role} checkpoint {path} does not exist")
+        paths[role] = Path(path)
+
+    def teacher_path() -> Path:
+        if "teacher" not in paths:
+            paths["teacher"] = found.get("teacher") or _train(
+                "teacher", profile, runs_dir / "teacher", teacher=None, data_root=data_root,
+                seed=seed, epochs=epochs, progress=progress)
+        return paths["teacher"]
+
+    for role in roles:
+        if role in paths:
+            continue
+        if role == "teacher":
+            teacher_path()
+        elif role in found:
+            paths[role] = found[role]
+        else:
+            paths[role] = _train(role, profile, runs_dir / role,
+                                 teacher=teacher_path() if loss_config(role).distills else None,
+                                 data_root=data_root, seed=seed, epochs=epochs, progress=progress)
+    return {role: paths[role] for role in roles}
+
+
+def load_models(paths: Mapping[str, str | Path]) -> dict[str, "torch.nn.Module"]:
+    """role -> model in eval mode, on the CPU."""
+    from distilkit.checkpoint import load_model_from_checkpoint
+
+    return {role: load_model_from_checkpoint(p)[0].eval() for role, p in paths.items()}
+
+
+def checkpoint_ap(path: str | Path) -> float:
+    """The validation AP a checkpoint recorded at its last evaluation (NaN if none)."""
+    from distilkit.checkpoint import load_checkpoint
+
+    ap = load_checkpoint(path).get("metrics", {}).get("AP")
+    return float(ap) if ap is not None else float("nan")
+
+
+__all__ = ["ROLES", "ROLE_LABELS", "TABLE4_ROWS", "loss_config", "run_checkpoint",
+           "main_job_checkpoints", "ensure_checkpoints", "load_models", "checkpoint_ap"]

@@ -1,0 +1,275 @@
+"""Fig. 6: per-joint confidence boxes, whether confidence tracks correctness, and what
+the Eq. 3 rescoring is worth in AP.
+
+Correctness rule (stated once, used by every figure and test):
+    joint k of an instance is CORRECT  iff  exp(-d^2 / (2 s^2 kappa_k^2)) >= 0.5,
+    d = distance between prediction and ground truth in image px, s^2 = the instance's
+    COCO ``area``, kappa_k = 2 * OKS_SIGMAS[k].
+That is the per-joint term of COCO's OKS (pycocotools: vars = (2 sigma)^2), so "correct"
+means "counts at least half a keypoint at OKS"; it is judged only for labelled joints
+(v > 0); unlabelled ones are drawn grey.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Rectangle
+from matplotlib.patheffects import withStroke
+
+from distilkit.keypoints import KEYPOINT_NAMES, OKS_SIGMAS
+from distilkit.viz.figures import SHORT_NAMES
+
+CORRECT_COLOR = "#1a9850"    # green
+WRONG_COLOR = "#d73027"      # red
+UNKNOWN_COLOR = "#9e9e9e"    # grey: no ground truth to judge against
+
+
+# ----------------------------------------------------------------------------- the rule
+
+def oks_terms(pred: np.ndarray, gt: np.ndarray, areas: np.ndarray,
+              sigmas: np.ndarray = OKS_SIGMAS) -> np.ndarray:
+    """(N, K) per-joint OKS terms exp(-d^2 / (2 area (2 sigma_k)^2)); pred, gt (N, K, 2)
+    image px, areas (N,) image px^2 (pycocotools' formula, its epsilon included)."""
+    pred, gt = np.asarray(pred, dtype=float), np.asarray(gt, dtype=float)
+    d2 = ((pred - gt) ** 2).sum(axis=-1)
+    var = (2.0 * np.asarray(sigmas, dtype=float)) ** 2
+    area = np.asarray(areas, dtype=float).reshape(-1, 1) + np.spacing(1)
+    return np.exp(-d2 / var / area / 2.0)
+
+
+def joint_correct(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, areas: np.ndarray,
+                  *, thr: float = 0.5, sigmas: np.ndarray = OKS_SIGMAS
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(correct (N, K) bool, judged (N, K) bool = labelled, terms (N, K)).
+
+    ``correct`` is False wherever ``judged`` is False; use ``judged`` to mask."""
+    terms = oks_terms(pred, gt, areas, sigmas)
+    judged = np.asarray(visible) > 0
+    return (terms >= thr) & judged, judged, terms
+
+
+def correct_radius(area: float, keypoint: int, *, thr: float = 0.5,
+                   sigmas: np.ndarray = OKS_SIGMAS) -> float:
+    """The distance (image px) at which joint ``keypoint`` stops being correct."""
+    kappa = 2.0 * float(sigmas[keypoint])
+    return float(np.sqrt(-2.0 * np.log(thr) * (area + np.spacing(1))) * kappa)
+
+
+# ----------------------------------------------------------------------------- reliability
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 10
+                     ) -> dict[str, np.ndarray | float]:
+    """Equal-width bins on [0, 1] (the last one closed): per bin the count, mean
+    confidence and fraction correct (NaN for empty bins), plus the expected calibration
+    error ECE = sum_b n_b / n * |frac_b - conf_b|."""
+    conf = np.clip(np.asarray(confidence, dtype=float).ravel(), 0.0, 1.0)
+    ok = np.asarray(correct, dtype=bool).ravel()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.minimum(np.digitize(conf, edges[1:-1], right=False), n_bins - 1)
+    counts = np.bincount(idx, minlength=n_bins)
+    conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
+    ok_sum = np.bincount(idx, weights=ok.astype(float), minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(counts > 0, conf_sum / counts, np.nan)
+        frac = np.where(counts > 0, ok_sum / counts, np.nan)
+    filled = counts > 0
+    ece = float((counts[filled] / max(len(conf), 1)
+                 * np.abs(frac[filled] - mean_conf[filled])).sum())
+    return {"edges": edges, "counts": counts, "mean_confidence": mean_conf,
+            "fraction_correct": frac, "ece": ece}
+
+
+def plot_reliability(ax, bins: dict, *, label: str = "", color: str = "C0") -> None:
+    """Fraction correct against mean confidence per bin, the diagonal for reference,
+    marker area by bin count."""
+    filled = bins["counts"] > 0
+    ax.plot([0, 1], [0, 1], ":", color="gray", linewidth=1)
+    sizes = 15 + 120 * bins["counts"][filled] / max(bins["counts"].max(), 1)
+    ax.plot(bins["mean_confidence"][filled], bins["fraction_correct"][filled], "-",
+            color=color, linewidth=1.2)
+    ax.scatter(bins["mean_confidence"][filled], bins["fraction_correct"][filled], s=sizes,
+               color=color, label=f"{label} (ECE {bins['ece']:.3f})" if label else None,
+               zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("predicted joint confidence (bin mean)")
+    ax.set_ylabel("fraction of joints correct")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+
+
+# ----------------------------------------------------------------------------- boxes
+
+def box_color(correct: bool | None) -> str:
+    """Green when correct, red when wrong, grey when there is nothing to judge."""
+    if correct is None:
+        return UNKNOWN_COLOR
+    return CORRECT_COLOR if bool(correct) else WRONG_COLOR
+
+
+def draw_confidence_boxes(ax, coords: np.ndarray, scores: np.ndarray,
+                          correct: Sequence[bool | None], *, min_size: float = 2.0,
+                          max_size: float = 6.0, fontsize: float = 5.5,
+                          names: Sequence[str] = KEYPOINT_NAMES) -> list[Rectangle]:
+    """One box per joint centred on the prediction (coords (K, 2) in the axes' px).
+
+    Side grows and the fill thickens with the score; the border is green/red/grey by
+    ``correct``. The paper writes the joint and its score in the box; on a 64x48 crop the
+    boxes of a left/right pair often coincide, so the two text rows go beside the box
+    instead: left joints to its right, right joints to its left, the rest above it."""
+    boxes = []
+    for k, ((x, y), s) in enumerate(zip(np.asarray(coords, float), np.asarray(scores, float))):
+        s = float(np.clip(s, 0.0, 1.0))
+        side = min_size + (max_size - min_size) * s
+        color = box_color(correct[k])
+        rect = Rectangle((x - side / 2, y - side / 2), side, side, linewidth=1.2,
+                         edgecolor=color, facecolor=(*to_rgb(color), 0.1 + 0.45 * s))
+        ax.add_patch(rect)
+        boxes.append(rect)
+        name = names[k]
+        if name.startswith("left_"):
+            pos, ha, va = (x + side / 2 + 0.4, y), "left", "center"
+        elif name.startswith("right_"):
+            pos, ha, va = (x - side / 2 - 0.4, y), "right", "center"
+        else:
+            pos, ha, va = (x, y - side / 2 - 0.4), "center", "bottom"
+        # white on a dark outline stays legible over any crop colour
+        ax.text(*pos, f"{SHORT_NAMES.get(name, name)}\n{s:.2f}", ha=ha, va=va,
+                fontsize=fontsize, color="white", linespacing=0.9,
+                path_effects=[withStroke(linewidth=1.6, foreground=color)])
+    return boxes
+
+
+def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
+                          correct: np.ndarray, judged: np.ndarray, *, cols: int = 4,
+                          panel_size: float = 3.6, title: str = "", thr: float = 0.5
+                          ) -> plt.Figure:
+    """Crops with Fig. 6 boxes. coords (N, K, 2) input px; scores, correct, judged (N, K)."""
+    from distilkit.data.transforms import denormalize_image
+
+    n = len(images)
+    cols = min(cols, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained",
+                             figsize=(panel_size * cols, panel_size * 1.4 * rows))
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for i in range(n):
+        ax = axes.ravel()[i]
+        img = denormalize_image(images[i])
+        ax.imshow(img)
+        flags = [bool(c) if j else None for c, j in zip(correct[i], judged[i])]
+        draw_confidence_boxes(ax, coords[i], scores[i], flags)
+        ax.set_xlim(-0.5, img.shape[1] - 0.5)
+        ax.set_ylim(img.shape[0] - 0.5, -0.5)
+        n_ok, n_j = int(correct[i].sum()), int(judged[i].sum())
+        ax.set_title(f"{n_ok}/{n_j} labelled joints correct", fontsize=9)
+    handles = [Rectangle((0, 0), 1, 1, edgecolor=c, facecolor="none", linewidth=1.5)
+               for c in (CORRECT_COLOR, WRONG_COLOR, UNKNOWN_COLOR)]
+    fig.legend(handles, [f"correct (OKS term ≥ {thr:g})", "wrong", "not labelled"],
+               loc="outside lower center", ncols=3, fontsize=8)
+    fig.suptitle(title or "joint confidence (box size and fill grow with the score)",
+                 fontsize=10)
+    return fig
+
+
+def joint_confidence(model, crops, *, thr: float = 0.5) -> dict[str, np.ndarray]:
+    """A regression model's joints on GT-box crops (``distilkit.viz.samples.Crops``),
+    judged by the rule: coords_input (N, K, 2) input px, coords_image, scores, terms,
+    correct, judged (N, K). No flip test: the figure shows what one forward predicts."""
+    import torch
+
+    from distilkit.evaluation import keypoints_to_image
+
+    h, w = model.input_size
+    with torch.no_grad():
+        out = model(crops.images)
+    coords_in = out.coords.float().cpu().numpy() * np.array([w, h])
+    coords_img = keypoints_to_image(coords_in, crops.centers, crops.scales, (h, w))
+    correct, judged, terms = joint_correct(coords_img, crops.gt_image[..., :2],
+                                           crops.gt_image[..., 2], crops.areas, thr=thr)
+    return {"coords_input": coords_in, "coords_image": coords_img,
+            "scores": out.scores.float().cpu().numpy(), "terms": terms,
+            "correct": correct, "judged": judged}
+
+
+# ----------------------------------------------------------------------------- Eq. 3 gain
+
+def detection_predictions(model, data_root: str | Path, *, flip_test: bool = True,
+                          batch_size: int = 64, det_score_thr: float = 0.0):
+    """The evaluation pipeline's predictions on the detector boxes of the val split
+    (``distilkit.engine.evaluate.Predictions``), before any rescoring."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from distilkit.data.topdown import TopDownCocoDataset
+    from distilkit.engine.data import IndexedDataset
+    from distilkit.engine.evaluate import predict
+
+    dataset = TopDownCocoDataset(data_root, split="val", input_size=tuple(model.input_size),
+                                 train=False, use_detections=True, det_score_thr=det_score_thr)
+    loader = DataLoader(IndexedDataset(dataset), batch_size=batch_size, shuffle=False)
+    return predict(model, loader, device=torch.device("cpu"), flip_test=flip_test)
+
+
+def plot_rescoring(table, *, ax=None, rescore_thr: float = 0.2) -> plt.Figure:
+    """Grouped bars: AP (%) per model under each instance score. ``table``: a DataFrame
+    indexed by model label with columns box, eq3_all, eq3_thr (AP in [0, 1])."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    names = {"box": "box score only", "eq3_all": "Eq. 3: box x mean of all K scores",
+             "eq3_thr": f"Eq. 3 as evaluated: mean of scores > {rescore_thr:g}"}
+    x = np.arange(len(table))
+    width = 0.8 / len(names)
+    for j, (col, label) in enumerate(names.items()):
+        vals = 100 * table[col].to_numpy(dtype=float)
+        bars = ax.bar(x + (j - 1) * width, vals, width, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(x, list(table.index), fontsize=8)
+    ax.set_ylabel("AP (%) on detector boxes")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_ylim(0, max(5.0, 100 * float(table[list(names)].to_numpy(dtype=float).max()) * 1.3))
+    ax.set_title("what instance rescoring (Eq. 3) adds over box scores alone", fontsize=10)
+    return fig if fig is not None else ax.figure
+
+
+def rescoring_gain(pred, ann_file: str | Path, input_size: tuple[int, int], *,
+                   rescore_thr: float = 0.2) -> dict[str, dict[str, float]]:
+    """COCO metrics of the same predictions under three instance scores.
+
+    ``pred`` has coords (N, K, 2) input px, scores, centers, scales, bbox_scores,
+    image_ids (``distilkit.engine.evaluate.Predictions``). Variants:
+        box         box score alone (the keypoint scores are replaced by ones, so Eq. 3
+                    returns the box score; COCOeval ignores the keypoint-score slot)
+        eq3_all     box x mean of all K keypoint scores (Eq. 3 as printed)
+        eq3_thr     box x mean of the scores above ``rescore_thr`` (the pipeline's)
+    plus ``gain``: AP(variant) - AP(box) for the two Eq. 3 variants. OKS-NMS runs on
+    each variant's own scores, as it would in deployment.
+    """
+    from distilkit.evaluation import evaluate_coco, postprocess_predictions
+
+    args = (pred.centers, pred.scales, pred.bbox_scores, pred.image_ids, tuple(input_size))
+    scores = np.asarray(pred.scores, dtype=float)
+    variants = {
+        "box": (np.ones_like(scores), 0.0),
+        # every sigmoid score is > -1, so all K enter the mean
+        "eq3_all": (scores, -1.0),
+        "eq3_thr": (scores, rescore_thr),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, (ks, thr) in variants.items():
+        results = postprocess_predictions(pred.coords, ks, *args, rescore_thr=thr)
+        out[name] = evaluate_coco(results, ann_file)
+    out["gain"] = {name: out[name]["AP"] - out["box"]["AP"] for name in ("eq3_all", "eq3_thr")}
+    return out
+
+
+__all__ = ["oks_terms", "joint_correct", "correct_radius", "reliability_bins",
+           "plot_reliability", "box_color", "draw_confidence_boxes", "plot_confidence_crops",
+           "joint_confidence", "detection_predictions", "plot_rescoring",
+           "rescoring_gain", "CORRECT_COLOR", "WRONG_COLOR", "UNKNOWN_COLOR"]

@@ -124,10 +124,10 @@ def test_paper_architecture_details():
     assert s.backbone.out_channels == 256 and s.encoder.linear_patch_weight().shape == (192, 256 * 12)
     assert s.encoder.layers[0].mlp.fc1.out_features == 576
     assert s.encoder.pos_embed.shape == (1, 256, 192)
-    hr = HRNet(width=48, num_stages=4)
-    assert [len(st) for st in hr.stages] == [1, 4, 3]
-    assert hr.out_channels == 48
     t = build_model("teacher-hrw48")
+    hr = t.backbone
+    assert isinstance(hr, HRNet) and [len(st) for st in hr.stages] == [1, 4, 3]
+    assert hr.out_channels == 48
     lin = [m for m in t.head.mlp if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in lin] == [(192, 384), (384, 64 * 48)]
     r = ResNet()

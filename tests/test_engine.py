@@ -164,3 +164,10 @@ def test_torchrun_two_process_gloo_matches_single_process(tmp_path, smoke_root):
     assert abs(one["AR"] - two["AR"]) <= 0.05, (one, two)
     curve = pd.read_csv(tmp_path / "two" / "metrics.csv")
     assert len(curve) == 2 and curve["train_loss"].notna().all()
+
+
+def test_metrics_csv_stays_rectangular_when_only_some_epochs_evaluate(tmp_path, smoke_root):
+    fit(_cfg(tmp_path, smoke_root, epochs=2, eval_every=2))
+    curve = pd.read_csv(tmp_path / "metrics.csv")  # a ragged file would not parse
+    assert list(curve["epoch"]) == [1, 2]
+    assert pd.isna(curve["AP"].iloc[0]) and 0 <= curve["AP"].iloc[1] <= 1

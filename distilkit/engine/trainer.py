@@ -62,34 +62,38 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
+def _read_rows(path: Path) -> list[dict]:
+    """Rows of a metrics CSV; a row longer than the header (an older writer's bug) keeps its
+    extra values under the names of the newest wider row's columns."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: v for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    header: list[str] = []
+    for r in rows:
+        header += [k for k in r if k not in header]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
 def _append_csv(path: Path, row: dict) -> None:
-    exists = path.exists()
-    fieldnames = list(row)
-    if exists:
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), None)
-        if header:
-            fieldnames = header + [k for k in row if k not in header]
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
-        if not exists:
-            writer.writeheader()
-        writer.writerow(row)
+    """Append an epoch's row. Evaluation epochs add metric columns, so the file is rewritten
+    with the union of the columns (a plain append would leave rows longer than the header)."""
+    _write_rows(path, _read_rows(path) + [row])
 
 
 def _truncate_metrics(path: Path, last_epoch: int) -> None:
     """On resume, drop rows of epochs after the checkpoint (they will be redone)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    keep = [r for r in rows if int(r["epoch"]) <= last_epoch]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(keep)
+    rows = _read_rows(path)
+    if rows:
+        _write_rows(path, [r for r in rows if int(r["epoch"]) <= last_epoch])
 
 
 def fit(config: TrainConfig) -> dict:

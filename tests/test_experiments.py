@@ -81,15 +81,18 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     from distilkit.report import write_report
 
     rows = []
-    for spec, ap in zip(TABLES[4](), [0.30, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38]):
-        rows.append({**spec.columns(), "seed": 0, "AP": ap, "paper_AP": spec.paper_AP})
-    rows.append({**TABLES[4]()[0].columns(), "seed": 1, "AP": 0.32, "paper_AP": 56.0})
+    aps = [0.30, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38]
+    errs = [5.0, 4.0, 5.5, 3.9, 3.5, 4.5, 3.4, 3.0, 4.2, 3.1]
+    for spec, ap, err in zip(TABLES[4](), aps, errs):
+        rows.append({**spec.columns(), "seed": 0, "AP": ap, "paper_AP": spec.paper_AP, "err_px": err})
+    rows.append({**TABLES[4]()[0].columns(), "seed": 1, "AP": 0.32, "paper_AP": 56.0, "err_px": 5.0})
     pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    pd.DataFrame([{"row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5, "wall_s": 1}]).to_csv(
-        tmp_path / "teachers.csv", index=False)
+    pd.DataFrame([{"row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5, "wall_s": 1,
+                   "err_px": 2.0}]).to_csv(tmp_path / "teachers.csv", index=False)
     report = write_report(tmp_path).read_text()
     assert "| none | stemnet | none | smooth_l1 | 2 | 31.0 |" in report   # mean of 30 and 32
-    assert "| all four together are best | yes |" in report
-    assert "| SH beats no distillation | no | 31.0 vs 31.0 AP |" in report   # a tie is not a gain
-    assert "| the HRNet-W48-analog teacher clearly beats the plain regression student | yes |" in report
+    assert "| all four together are best (beats every other Table 4 row) | yes | yes |" in report
+    # a tie in AP is not a gain; err_px 5.5 vs 5.0 is worse
+    assert "| SH beats no distillation | no | no | SH: 31.0 AP / 5.50 px vs none: 31.0 / 5.00 |" in report
+    assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes |" in report
     assert (tmp_path / "figures" / "table4_component_gain.png").exists()

@@ -69,6 +69,7 @@ class RunData:
     val_set: Dataset
     train_loader: DataLoader
     val_loader: DataLoader
+    val_gt_loader: DataLoader        # ground-truth boxes, for the localisation diagnostic
     train_sampler: DistributedSampler
     generator: torch.Generator
     val_ann_file: Path
@@ -109,9 +110,13 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
     val_indexed = IndexedDataset(val_set)
     shard = Subset(val_indexed, list(range(info.rank, len(val_set), info.world_size)))
     val_loader = DataLoader(shard, batch_size=eval_batch_size or per_rank, shuffle=False, **common)
+    val_gt = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
+                                use_detections=False, max_instances=max_val_instances)
+    gt_shard = Subset(val_gt, list(range(info.rank, len(val_gt), info.world_size)))
+    val_gt_loader = DataLoader(gt_shard, batch_size=eval_batch_size or per_rank, shuffle=False, **common)
     if len(train_loader) == 0:
         raise ValueError(f"{ann_file(root, 'train')}: {len(train_set)} training instances are fewer "
                          f"than one batch of {per_rank}; lower batch_size")
     return RunData(root=root, train_set=train_set, val_set=val_set, train_loader=train_loader,
-                   val_loader=val_loader, train_sampler=sampler, generator=generator,
+                   val_loader=val_loader, val_gt_loader=val_gt_loader, train_sampler=sampler, generator=generator,
                    val_ann_file=ann_file(root, "val"))

@@ -24,7 +24,7 @@ from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
-from distilkit.engine.evaluate import evaluate_model
+from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
 
@@ -241,6 +241,11 @@ def fit(config: TrainConfig) -> dict:
                 atomic_torch_save(checkpoint(epoch + 1, full=False), best_path)
         barrier(info)
     final = dict(metrics)
+    if "err_px" not in final:
+        # the diagnostic is computed once, at the end (also for a run resumed after its last epoch)
+        local = keypoint_error_metrics(model, data.val_gt_loader, device=device,
+                                       flip_test=config.flip_test, autocast=autocast)
+        final.update(all_reduce_mean(local, info))
     if info.is_main:
         (out_dir / "final_metrics.json").write_text(json.dumps(
             {"model": model_name, "config_hash": config.hash(), **final}, indent=2))

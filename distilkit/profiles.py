@@ -71,7 +71,7 @@ CPU = Profile(
     # Teachers are trained once and shared by every table, so they get the longer schedule.
     teacher_schedule=Schedule(epochs=8, batch_size=16, lr=1e-3, warmup_iters=300,
                               milestones=(7,)),
-    student_schedule=Schedule(epochs=3, batch_size=16, lr=1e-3, warmup_iters=300),
+    student_schedule=Schedule(epochs=2, batch_size=16, lr=1e-3, warmup_iters=300),
     workers=1,
     eval_every=1000,  # evaluate once, at the end: per-epoch COCOeval would dominate
 )

@@ -22,8 +22,8 @@ def git_commit(cwd: str | Path | None = None) -> str:
                              capture_output=True, text=True, timeout=10)
         commit = out.stdout.strip() or "unknown"
         # results/ is written by the runs themselves; only code changes make a run "dirty"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)results"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(top,exclude)results"],
                                cwd=cwd or Path(__file__).parent, capture_output=True, text=True, timeout=10)
         return commit + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

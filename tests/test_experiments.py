@@ -90,9 +90,11 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     pd.DataFrame([{"row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5, "wall_s": 1,
                    "err_px": 2.0}]).to_csv(tmp_path / "teachers.csv", index=False)
     report = write_report(tmp_path).read_text()
-    assert "| none | stemnet | none | smooth_l1 | 2 | 31.0 |" in report   # mean of 30 and 32
+    assert "| none | stemnet | none | smooth_l1 | 2 | 31.00 |" in report   # mean of 30 and 32
     assert "| all four together are best (beats every other Table 4 row) | yes | yes |" in report
     # a tie in AP is not a gain; err_px 5.5 vs 5.0 is worse
-    assert "| SH beats no distillation | no | no | SH: 31.0 AP / 5.50 px vs none: 31.0 / 5.00 |" in report
+    assert "| SH beats no distillation | no | no | SH: 31.00 AP / 5.50 px vs none: 31.00 / 5.00 |" in report
+    # CS: +2 AP points over none but only 1.0 px better; VT: +1 AP, 0.5 px better: both above the margins
+    assert "| CS beats no distillation | yes | yes |" in report
     assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes |" in report
     assert (tmp_path / "figures" / "table4_component_gain.png").exists()

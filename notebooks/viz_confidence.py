@@ -53,18 +53,8 @@ out_dir = "../results/figures"
 threads = None
 
 # %%
-import sys
 from pathlib import Path
 
-# Find the package when the kernel starts in notebooks/ and distilkit is not installed.
-try:
-    import distilkit
-except ImportError:
-    for _d in (Path.cwd(), *Path.cwd().parents):
-        if (_d / "distilkit" / "__init__.py").is_file():
-            sys.path.insert(0, str(_d))
-            break
-    import distilkit
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from distilkit.profiles import PROFILES
@@ -35,7 +36,8 @@ def _train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    print(metrics_json(metrics))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank returns the metrics
+        print(metrics_json(metrics))
     return 0
 
 

@@ -23,7 +23,7 @@ from distilkit.checkpoint import atomic_torch_save, load_checkpoint, rng_state, 
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
-from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
+from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
@@ -103,7 +103,19 @@ def fit(config: TrainConfig) -> dict:
     out_dir = Path(config.out_dir)
     device_type = "cuda" if (config.device.startswith("cuda") or
                              (config.device == "auto" and torch.cuda.is_available())) else "cpu"
+    import torch.distributed as dist
+    owns_group = not (dist.is_available() and dist.is_initialized())
     info = init_distributed(device_type)
+    try:
+        return _fit(config, profile, schedule, out_dir, info, device_type)
+    finally:
+        # Tear the group down ourselves: leaving it to interpreter exit let gloo's threads be
+        # destroyed while joinable ("terminate called without an active exception", seen in CI).
+        if info.enabled and owns_group:
+            cleanup(info)
+
+
+def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, device_type: str) -> dict:
     device = resolve_device(config.device, info)
     if profile.threads and device.type == "cpu":
         torch.set_num_threads(profile.threads)

@@ -12,7 +12,6 @@ import contextlib
 import csv
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -262,7 +261,3 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
         (out_dir / "final_metrics.json").write_text(json.dumps(
             {"model": model_name, "config_hash": config.hash(), **final}, indent=2))
     return final
-
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

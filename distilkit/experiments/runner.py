@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, teacher_run, teachers_needed
-from distilkit.experiments.results import METRICS, append_row, done_keys, provenance, read_rows
+from distilkit.experiments.results import METRICS, append_row, done_keys, provenance
 
 
 @dataclass
@@ -237,8 +237,4 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
     return failures
 
 
-def completed_rows(csv_path: Path) -> list[dict]:
-    return [r for r in read_rows(csv_path) if r.get("AP") not in (None, "")]
-
-
-__all__ = ["Job", "plan_jobs", "run_jobs", "execute_job", "notebook_ipynb", "TEACHERS", "completed_rows"]
+__all__ = ["Job", "plan_jobs", "run_jobs", "execute_job", "notebook_ipynb", "TEACHERS"]

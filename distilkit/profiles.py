@@ -18,7 +18,7 @@ class Schedule:
     weight_decay: float = 0.0
     warmup_iters: int = 500
     warmup_ratio: float = 1e-3       # lr at iteration 0 = lr * warmup_ratio
-    milestones: tuple[int, ...] = ()  # epochs at which lr is multiplied by gamma
+    milestones: tuple[float, ...] = ()  # epochs (may be fractional) at which lr is multiplied by gamma
     gamma: float = 0.1
     grad_clip: float | None = None
 
@@ -39,6 +39,9 @@ class Profile:
     eval_every: int = 1
     max_train_instances: int | None = None
     threads: int | None = None           # torch intra-op threads; None = leave as is
+    # Target Gaussian of heatmap teachers, heatmap px. The paper's 2 px on a 64x48 map is 1/32
+    # of the map's height; a smaller map needs a smaller sigma for the same relative width.
+    heatmap_sigma: float = 2.0
 
     def model_name(self, base: str) -> str:
         """Resolve a base preset name (``distilpose-s``) to this profile's size."""
@@ -108,7 +111,7 @@ def with_epochs(schedule: Schedule, epochs: int | None) -> Schedule:
     if epochs is None or epochs == schedule.epochs:
         return schedule
     ratio = epochs / schedule.epochs
-    milestones = tuple(sorted({max(1, round(m * ratio)) for m in schedule.milestones if round(m * ratio) < epochs}))
+    milestones = tuple(sorted({m * ratio for m in schedule.milestones if m * ratio < epochs}))
     return replace(schedule, epochs=epochs, milestones=milestones)
 
 

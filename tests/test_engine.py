@@ -18,7 +18,7 @@ import distilkit.engine.trainer as engine_fit
 from distilkit.engine.schedule import lr_factor
 from distilkit.losses import LossConfig
 from distilkit.models import build_model
-from distilkit.profiles import Schedule
+from distilkit.profiles import Schedule, with_epochs
 
 ALL = LossConfig(kt=True, vt=True, sh=True, cs=True)
 
@@ -37,6 +37,14 @@ def test_lr_schedule_warms_up_then_steps():
     assert lr_factor(50, iters_per_epoch=20, schedule=s) == 1.0
     assert lr_factor(100, iters_per_epoch=20, schedule=s) == pytest.approx(0.1)
     assert lr_factor(160, iters_per_epoch=20, schedule=s) == pytest.approx(0.01)
+
+
+def test_lr_milestones_may_fall_inside_an_epoch():
+    s = Schedule(epochs=2, batch_size=4, warmup_iters=0, milestones=(1.5,))
+    assert lr_factor(29, iters_per_epoch=20, schedule=s) == 1.0
+    assert lr_factor(30, iters_per_epoch=20, schedule=s) == pytest.approx(0.1)
+    # an epochs override keeps the decay at the same share of the run
+    assert with_epochs(s, 4).milestones == (3.0,)
 
 
 def test_short_fit_lowers_the_loss(tmp_path, smoke_root):
@@ -120,6 +128,12 @@ def test_nan_loss_stops_with_documented_error_and_keeps_checkpoint(tmp_path, smo
     kept = load_checkpoint(tmp_path / "last.pt")
     assert kept["epoch"] == good["epoch"] == 1
     assert all(torch.equal(good["state_dict"][k], kept["state_dict"][k]) for k in good["state_dict"])
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, smoke_root):
+    fit(_cfg(tmp_path, smoke_root, epochs=1))
+    with pytest.raises(ValueError, match="last.pt: cannot resume.*another config"):
+        fit(_cfg(tmp_path, smoke_root, epochs=2, lr=5e-4, resume=True))
 
 
 def test_cli_teacher_to_distilled_student_end_to_end(tmp_path, smoke_root, smoke_teacher):

@@ -400,9 +400,13 @@ def test_main_job_checkpoints_follow_table4_run_dirs(tmp_path):
     from distilkit.viz.checkpoints import ensure_checkpoints, main_job_checkpoints
 
     repo = tmp_path
-    teacher = repo / "runs" / "cpu" / "teachers" / "hrw48"
+    teacher = repo / "runs" / "cpu" / "teachers" / "hrw48-0123abcd"
     teacher.mkdir(parents=True)
     (teacher / "last.pt").write_bytes(b"x")
+    (repo / "results").mkdir()
+    _write_csv(repo / "results" / "teachers.csv",
+               [{"row": "HRNet-W48 (teacher)", "seed": 0, "AP": "0.5", "profile": "cpu",
+                 "run_dir": "runs/cpu/teachers/hrw48-0123abcd"}])
     rows = []
     for row, name in (("none", "a"), ("KT+VT", "b"), ("all", "c")):
         d = repo / "runs" / "cpu" / name
@@ -411,7 +415,6 @@ def test_main_job_checkpoints_follow_table4_run_dirs(tmp_path):
         rows.append({"row": row, "seed": 0, "AP": "0.5", "profile": "cpu",
                      "run_dir": f"runs/cpu/{name}"})
     rows.append({"row": "all", "seed": 1, "AP": "0.5", "profile": "cpu", "run_dir": "runs/cpu/zz"})
-    (repo / "results").mkdir()
     _write_csv(repo / "results" / "table4.csv", rows)
     found = main_job_checkpoints("cpu", repo)
     assert found == {"teacher": teacher / "last.pt", "plain": repo / "runs/cpu/a/best.pt",

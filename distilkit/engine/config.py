@@ -66,11 +66,42 @@ class TrainConfig:
 
     def hash(self) -> str:
         """Identity of the experiment: what changes results, not where or how it is shown."""
+        return _digest(self._identity())
+
+    def resume_key(self) -> str:
+        """What a run may not change when it resumes: everything in ``hash`` except its length
+        (a run may be extended by more epochs)."""
+        d = self._identity()
+        d.pop("epochs", None)
+        for key in ("epochs", "milestones"):
+            d["schedule"].pop(key, None)
+        return _digest(d)
+
+    def _identity(self) -> dict:
         d = self.to_dict()
         for key in ("out_dir", "progress", "resume", "workers", "device", "seed"):
             d.pop(key, None)
         # the teacher enters by its file name only, so moving a run folder keeps the hash
         if d.get("teacher"):
             d["teacher"] = d["teacher"].replace("\\", "/").split("/")[-2:]
-        blob = json.dumps(d, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+        # What the profile name stands for can change between versions of the kit (a schedule,
+        # the input size, the synthetic set), and a stale row must not pass for a current one.
+        profile = self.resolved_profile()
+        d["schedule"] = asdict(self.schedule())
+        d["input_size"], d["heatmap_size"] = profile.input_size, profile.heatmap_size
+        d["heatmap_sigma"] = profile.heatmap_sigma
+        d["model_name"] = self.model_name()
+        try:
+            from distilkit.models.presets import get_config
+            d["model_config"] = asdict(get_config(self.model_name(), **self.model_overrides))
+        except (KeyError, ValueError, TypeError):
+            pass  # an unknown model fails where it is built, with the proper message
+        if self.data_root is None and profile.synthetic:
+            from distilkit.data.synthetic.config import config_hash, resolve_config
+            d["synthetic"] = config_hash(resolve_config(profile.synthetic), self.data_seed)
+        return d
+
+
+def _digest(d: dict) -> str:
+    blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]

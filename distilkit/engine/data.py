@@ -48,9 +48,10 @@ class IndexedDataset(Dataset):
         return sample
 
 
-def codec_for(model) -> object:
+def codec_for(model, *, heatmap_sigma: float = 2.0) -> object:
     if model.kind == "heatmap":
-        return HeatmapCodec(input_size=tuple(model.input_size), heatmap_size=tuple(model.heatmap_size))
+        return HeatmapCodec(input_size=tuple(model.input_size), heatmap_size=tuple(model.heatmap_size),
+                            sigma=heatmap_sigma)
     return RegressionCodec(input_size=tuple(model.input_size))
 
 
@@ -90,7 +91,7 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
     from distilkit.data.topdown import TopDownCocoDataset
     from distilkit.data.transforms import AugmentConfig
 
-    codec = codec_for(model)
+    codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma)
     input_size = tuple(model.input_size)
     train_set = TopDownCocoDataset(root, split="train", input_size=input_size, codec=codec, train=True,
                                    aug=AugmentConfig(), max_instances=max_train_instances)

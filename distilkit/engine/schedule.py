@@ -1,4 +1,4 @@
-"""Learning-rate schedule: linear warm-up over iterations, then step decay at epochs."""
+"""Learning-rate schedule: linear warm-up over iterations, then step decay at (fractional) epochs."""
 from __future__ import annotations
 
 import torch
@@ -13,7 +13,8 @@ def lr_factor(iteration: int, *, iters_per_epoch: int, schedule: Schedule) -> fl
         # mmcv's linear warm-up: from warmup_ratio * lr to lr
         progress = iteration / schedule.warmup_iters
         factor = schedule.warmup_ratio + (1.0 - schedule.warmup_ratio) * progress
-    epoch = iteration // max(1, iters_per_epoch)
+    # fractional: a 2-epoch schedule can still decay for its last half epoch
+    epoch = iteration / max(1, iters_per_epoch)
     for milestone in schedule.milestones:
         if epoch >= milestone:
             factor *= schedule.gamma

@@ -156,6 +156,10 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
     metrics_csv = out_dir / "metrics.csv"
     if config.resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location=device)
+        if ckpt.get("resume_key") not in (None, config.resume_key()):
+            raise ValueError(f"{last_path}: cannot resume, the checkpoint was trained with another "
+                             f"config (model, losses, teacher, data or schedule differ; only the "
+                             f"number of epochs may change); use a new out_dir or delete the folder")
         unwrap(model).load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -171,7 +175,8 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
 
     def checkpoint(epoch: int, *, full: bool) -> dict:
         ckpt = {"model_name": model_name, "model_overrides": dict(config.model_overrides),
-                "config": config.to_dict(), "config_hash": config.hash(), "epoch": epoch,
+                "config": config.to_dict(), "config_hash": config.hash(),
+                "resume_key": config.resume_key(), "epoch": epoch,
                 "state_dict": unwrap(model).state_dict(), "metrics": metrics, "best_ap": best_ap,
                 "data_root": str(root)}
         if full:

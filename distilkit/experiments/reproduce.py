@@ -46,8 +46,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                                        extra_seeds=extra)
     if rows is not None:  # a subset of rows (e.g. the extremes in CI); teachers as needed
         row_jobs = [j for j in row_jobs if j.spec.row in rows]
-        needed = {j.spec.teacher for j in row_jobs if j.spec.teacher}
-        teacher_jobs = [j for j in teacher_jobs if j.run_dir.name in needed]
+        needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
+        teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]
     cache = runs_dir / ".notebooks"
     t0 = time.perf_counter()
     with tqdm(total=len(teacher_jobs) + len(row_jobs), desc=f"reproduce {profile}", unit="run",

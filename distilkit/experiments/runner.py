@@ -65,12 +65,21 @@ def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teache
                        data_root=data_root, progress=progress)
 
 
+def _portable(path: Path) -> str:
+    """Relative to the working directory when inside it: committed result CSVs then point at
+    the run folders of any clone, not at the machine that made them."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def result_row(job: Job, metrics: dict, wall_s: float, error: str = "") -> dict:
     row = {**job.spec.columns(), "seed": job.seed}
     row.update({k: metrics.get(k, "") for k in METRICS})
     row.update(paper_AP=job.spec.paper_AP if job.spec.paper_AP is not None else "",
                wall_s=round(wall_s, 1), config_hash=job.config.hash(), profile=job.config.profile,
-               epochs=job.config.schedule().epochs, run_dir=str(job.run_dir), error=error,
+               epochs=job.config.schedule().epochs, run_dir=_portable(job.run_dir), error=error,
                err_px=metrics.get("err_px", ""), PCK10=metrics.get("PCK10", ""))
     row.update(provenance())
     # provenance() gives commit/device/torch/timestamp; keep the documented column order
@@ -101,10 +110,14 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
               data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None
               ) -> tuple[list[Job], list[Job]]:
     """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates."""
-    teacher_jobs = []
+    teacher_jobs, teacher_dirs = [], {}
     for key in teachers_needed(tables):
         spec = teacher_run(key)
-        run_dir = runs_dir / "teachers" / key
+        # the folder carries the config hash: a teacher of another recipe is never reused
+        tmp = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
+                          data_root=data_root, epochs=None, progress=False)
+        run_dir = runs_dir / "teachers" / f"{key}-{tmp.hash()}"
+        teacher_dirs[key] = run_dir
         cfg = make_config(spec, seed=0, profile=profile, run_dir=run_dir, teacher_ckpt=None,
                           data_root=data_root, epochs=None, progress=False)
         csv = results_dir / ("table6.csv" if key == "simplebaseline" else "teachers.csv")
@@ -114,7 +127,7 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         for spec in TABLES[table]():
             row_seeds = sorted(set(seeds) | set((extra_seeds or {}).get((table, spec.row), [])))
             for seed in row_seeds:
-                ckpt = runs_dir / "teachers" / spec.teacher / "best.pt" if spec.teacher else None
+                ckpt = teacher_dirs[spec.teacher] / "best.pt" if spec.teacher else None
                 tmp = make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
                                   data_root=data_root, epochs=epochs, progress=False)
                 run_dir = runs_dir / f"{spec.model}-{tmp.hash()}-s{seed}"

@@ -31,6 +31,7 @@ ROLE_LABELS: dict[str, str] = {
 }
 # Table 4 row label of each student role in the results CSV (distilkit.experiments.grid).
 TABLE4_ROWS: dict[str, str] = {"plain": "none", "tde": "KT+VT", "full": "all"}
+TEACHER_ROW = "HRNet-W48 (teacher)"   # teachers.csv row of the main job's HRNet-W48-analog teacher
 
 
 def loss_config(role: str):
@@ -63,16 +64,16 @@ def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Pat
     """The roles the main job has already trained at this profile (possibly none)."""
     repo = Path(repo)
     found: dict[str, Path] = {}
-    teacher = run_checkpoint(repo / "runs" / profile / "teachers" / "hrw48")
-    if teacher is not None:
-        found["teacher"] = teacher
-    table4 = _results_dir(profile, repo) / "table4.csv"
-    if not table4.is_file():
-        return found
-    with open(table4, newline="") as f:
-        rows = [r for r in csv.DictReader(f)
-                if r.get("AP") not in (None, "") and r.get("profile", profile) == profile]
-    for role, label in TABLE4_ROWS.items():
+    roles = dict(TABLE4_ROWS)
+    roles["teacher"] = TEACHER_ROW
+    rows = []
+    for name in ("teachers.csv", "table4.csv"):
+        path = _results_dir(profile, repo) / name
+        if path.is_file():
+            with open(path, newline="") as f:
+                rows += [r for r in csv.DictReader(f)
+                         if r.get("AP") not in (None, "") and r.get("profile", profile) == profile]
+    for role, label in roles.items():
         # lowest seed first: the same run every time the notebooks are executed
         for row in sorted((r for r in rows if r.get("row") == label),
                           key=lambda r: int(r.get("seed") or 0)):

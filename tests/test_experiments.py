@@ -98,3 +98,16 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     assert "| CS beats no distillation | yes | yes |" in report
     assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes |" in report
     assert (tmp_path / "figures" / "table4_component_gain.png").exists()
+
+
+def test_a_new_recipe_replaces_the_rows_of_an_old_one_and_keeps_the_others(tmp_path):
+    from distilkit.experiments.results import append_row, read_rows
+
+    csv_path = tmp_path / "table4.csv"
+    append_row(csv_path, {"table": 4, "row": "none", "seed": 0, "config_hash": "old", "AP": 0.1})
+    append_row(csv_path, {"table": 4, "row": "none", "seed": 1, "config_hash": "old", "AP": 0.2})
+    append_row(csv_path, {"table": 4, "row": "all", "seed": 0, "config_hash": "old2", "AP": 0.3})
+    append_row(csv_path, {"table": 4, "row": "none", "seed": 0, "config_hash": "new", "AP": 0.4})
+    rows = {(r["row"], r["seed"]): (r["config_hash"], r["AP"]) for r in read_rows(csv_path)}
+    assert rows == {("none", "1"): ("old", "0.2"), ("all", "0"): ("old2", "0.3"),
+                    ("none", "0"): ("new", "0.4")}

@@ -90,6 +90,7 @@ class TrainConfig:
         d["schedule"] = asdict(self.schedule())
         d["input_size"], d["heatmap_size"] = profile.input_size, profile.heatmap_size
         d["heatmap_sigma"] = profile.heatmap_sigma
+        d["augment"] = asdict(profile.augment)
         d["model_name"] = self.model_name()
         try:
             from distilkit.models.presets import get_config

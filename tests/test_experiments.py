@@ -127,3 +127,20 @@ def test_report_margins_are_the_measured_seed_spread(tmp_path):
     report = write_report(tmp_path).read_text()
     assert "widest seed range of a Table 4 row run at 3 seeds is 3.00 AP points and 0.60 px" in report
     assert "| CS beats no distillation | no | no | 1 |" in report
+
+
+@pytest.mark.notebook
+def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path):
+    from distilkit.experiments.figures import render_figures
+
+    results = tmp_path / "results"
+    results.mkdir()
+    specs = {s.row: s for s in TABLES[4]()}
+    pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": ap, "err_px": e, "paper_AP": specs[r].paper_AP}
+                  for r, ap, e in (("none", 0.2, 5.0), ("all", 0.3, 4.0))]).to_csv(results / "table4.csv", index=False)
+    out = render_figures(profile="smoke", results_dir=results, runs_dir=tmp_path / "runs",
+                         notebooks=("no_such_notebook", "report"), progress=False, log=lambda m: None)
+    assert [f["notebook"] for f in out["failures"]] == ["no_such_notebook"]
+    assert "no_such_notebook.py is missing" in out["failures"][0]["error"]
+    assert "| all beats no distillation |" in (results / "REPORT.md").read_text()
+    assert (tmp_path / "runs" / "notebooks" / "report.ipynb").exists()

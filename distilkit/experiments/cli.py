@@ -26,13 +26,16 @@ def _reproduce(args) -> int:
     summary = reproduce(profile=args.profile, tables=args.tables, seeds=args.seeds,
                         noise_seeds=args.noise_seeds, jobs=args.jobs, runs_dir=args.runs_dir,
                         results_dir=args.results_dir, data_root=args.data_root, epochs=args.epochs,
-                        progress=not args.no_progress)
-    print(json.dumps({k: summary[k] for k in ("profile", "wall_s", "runs", "failures")}, indent=1))
-    return 1 if summary["failures"] else 0
+                        progress=not args.no_progress, figures=not args.no_figures)
+    keys = ("profile", "wall_s", "runs", "failures", "figures_wall_s", "figure_failures")
+    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=1))
+    return 1 if summary["failures"] or summary.get("figure_failures") else 0
 
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers")
     _common(p)
     p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=(4, 5, 6))
+    p.add_argument("--no-figures", action="store_true",
+                   help="skip REPORT.md and the figures (report and viz notebooks) after the tables")
     p.set_defaults(func=_reproduce)

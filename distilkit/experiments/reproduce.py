@@ -65,7 +65,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
 
 def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int = 1, noise_seeds: int = 3,
               jobs: int = 2, runs_dir=None, results_dir=None, data_root=None, epochs=None,
-              progress: bool = True) -> dict:
+              progress: bool = True, figures: bool = True) -> dict:
+    """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
                          progress=progress)
@@ -76,6 +77,13 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
     out = Path(summary["results_dir"]) / "reproduce_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
+    if figures and data_root is None:  # the viz notebooks read the profile's own data
+        from distilkit.experiments.figures import render_figures
+
+        rendered = render_figures(profile=profile, results_dir=summary["results_dir"],
+                                  runs_dir=summary["runs_dir"], progress=progress)
+        summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
+        out.write_text(json.dumps(summary, indent=2))
     return summary
 
 

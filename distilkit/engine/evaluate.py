@@ -1,6 +1,7 @@
 """Top-down inference and COCO evaluation: flip test, decode, back to the image, Eq. 3, OKS-NMS."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +81,7 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool =
     try:
         for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
             images = batch["image"].to(device, non_blocking=True)
-            if autocast is not None:
-                with autocast():
-                    coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark)
-            else:
+            with autocast() if autocast is not None else contextlib.nullcontext():
                 coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark)
             meta = batch["meta"]
             parts.append(Predictions(
@@ -140,10 +138,7 @@ def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, fl
     try:
         for batch in loader:
             images = batch["image"].to(device)
-            if autocast is not None:
-                with autocast():
-                    coords, _ = predict_batch(model, images, flip_test=flip_test)
-            else:
+            with autocast() if autocast is not None else contextlib.nullcontext():
                 coords, _ = predict_batch(model, images, flip_test=flip_test)
             gt = batch["keypoints"].numpy()
             vis = batch["keypoints_visible"].numpy() > 0

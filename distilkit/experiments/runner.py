@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -66,10 +66,10 @@ def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teache
 
 
 def _portable(path: Path) -> str:
-    """Relative to the working directory when inside it: committed result CSVs then point at
-    the run folders of any clone, not at the machine that made them."""
+    """Relative to the repository when inside it (``viz.checkpoints`` resolves it against the
+    repository): committed result CSVs then point at the run folders of any clone."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(notebooks_dir().parent))
     except ValueError:
         return str(path)
 
@@ -114,12 +114,11 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
     for key in teachers_needed(tables):
         spec = teacher_run(key)
         # the folder carries the config hash: a teacher of another recipe is never reused
-        tmp = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
+        cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
                           data_root=data_root, epochs=None, progress=False)
-        run_dir = runs_dir / "teachers" / f"{key}-{tmp.hash()}"
+        run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"  # out_dir is not in the hash
+        cfg = replace(cfg, out_dir=str(run_dir))
         teacher_dirs[key] = run_dir
-        cfg = make_config(spec, seed=0, profile=profile, run_dir=run_dir, teacher_ckpt=None,
-                          data_root=data_root, epochs=None, progress=False)
         csv = results_dir / ("table6.csv" if key == "simplebaseline" else "teachers.csv")
         teacher_jobs.append(Job(spec, 0, run_dir, cfg, csv))
     jobs = []
@@ -128,11 +127,10 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
             row_seeds = sorted(set(seeds) | set((extra_seeds or {}).get((table, spec.row), [])))
             for seed in row_seeds:
                 ckpt = teacher_dirs[spec.teacher] / "best.pt" if spec.teacher else None
-                tmp = make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                cfg = make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
                                   data_root=data_root, epochs=epochs, progress=False)
-                run_dir = runs_dir / f"{spec.model}-{tmp.hash()}-s{seed}"
-                cfg = make_config(spec, seed=seed, profile=profile, run_dir=run_dir, teacher_ckpt=ckpt,
-                                  data_root=data_root, epochs=epochs, progress=False)
+                run_dir = runs_dir / f"{spec.model}-{cfg.hash()}-s{seed}"
+                cfg = replace(cfg, out_dir=str(run_dir))
                 jobs.append(Job(spec, seed, run_dir, cfg, results_dir / f"table{table}.csv"))
     return teacher_jobs, jobs
 

@@ -8,8 +8,8 @@ Roles (the models of Fig. 3a, and the ones Figs. 3b, 5, 6 and the attributions n
     full      DistilPose-S with L_KT + L_VT + L_SH + L_CS     (Table 4 row "all")
 
 Resolution order per role: a path the caller gives; else the main job's run of the same
-profile (``runs/<profile>/teachers/hrw48`` and the ``run_dir`` of the Table 4 row in the
-profile's results CSV); else a run trained here into ``runs_dir/<role>`` and reused on
+profile (the ``run_dir`` of the teacher's row in ``teachers.csv`` and of the Table 4 row in
+``table4.csv`` of the profile's results folder); else a run trained here into ``runs_dir/<role>`` and reused on
 later calls while its config is unchanged, so six notebooks train at most once.
 """
 from __future__ import annotations

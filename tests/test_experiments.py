@@ -144,3 +144,18 @@ def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_noteboo
     assert "no_such_notebook.py is missing" in out["failures"][0]["error"]
     assert "| all beats no distillation |" in (results / "REPORT.md").read_text()
     assert (tmp_path / "runs" / "notebooks" / "report.ipynb").exists()
+
+
+def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path):
+    import json
+
+    from distilkit.experiments.reproduce import _write_summary
+    from distilkit.experiments.runner import notebooks_dir
+
+    repo = notebooks_dir().parent
+    out = tmp_path / "reproduce_summary.json"
+    _write_summary(out, {"wall_s": 1.0, "results_dir": str(repo / "results"), "runs_dir": str(tmp_path / "runs")})
+    written = json.loads(out.read_text())
+    assert written["results_dir"] == "results"              # a clone's own results/
+    assert written["runs_dir"] == str(tmp_path / "runs")     # outside the repository: kept as given
+    assert written["wall_s"] == 1.0

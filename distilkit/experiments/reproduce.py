@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.results import git_commit
-from distilkit.experiments.runner import plan_jobs, run_jobs
+from distilkit.experiments.runner import _portable, plan_jobs, run_jobs
 from distilkit.profiles import get_profile
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
@@ -76,15 +76,22 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
         "torch": __import__("torch").__version__})
     out = Path(summary["results_dir"]) / "reproduce_summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
+    _write_summary(out, summary)
     if figures and data_root is None:  # the viz notebooks read the profile's own data
         from distilkit.experiments.figures import render_figures
 
         rendered = render_figures(profile=profile, results_dir=summary["results_dir"],
                                   runs_dir=summary["runs_dir"], progress=progress)
         summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
-        out.write_text(json.dumps(summary, indent=2))
+        _write_summary(out, summary)
     return summary
+
+
+def _write_summary(path: Path, summary: dict) -> None:
+    """The committed summary names its folders relative to the repository, not this machine."""
+    portable = {**summary, "results_dir": _portable(Path(summary["results_dir"])),
+                "runs_dir": _portable(Path(summary["runs_dir"]))}
+    path.write_text(json.dumps(portable, indent=2))
 
 
 __all__ = ["reproduce", "run_tables", "table4_rows", "NOISE_ROWS"]

@@ -102,6 +102,19 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     assert (tmp_path / "figures" / "table4_component_gain.png").exists()
 
 
+def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
+    from distilkit.report import plot_component_gains, summarize
+
+    raw = pd.DataFrame([{**spec.columns(), "seed": 0, "AP": 0.0, "paper_AP": spec.paper_AP, "err_px": err}
+                        for spec, err in zip(TABLES[4](), [9.0, 8.5, 8.0, 7.5, 8.7, 8.2, 7.9, 7.0, 8.0, 7.5])])
+    fig = plot_component_gains(summarize(raw, 4), raw, err_margin=0.4)
+    ax_ap, ax_err = fig.axes
+    heights = {t.get_text(): p.get_height() for t, p in zip(ax_err.get_xticklabels(), ax_err.patches)}
+    assert heights["all"] == pytest.approx(9.0 - 7.0)          # against Smooth-L1 none
+    assert heights["all (L1)"] == pytest.approx(8.0 - 7.5)     # against none (L1), the L1 control
+    assert sorted({line.get_ydata()[0] for line in ax_err.lines if line.get_linestyle() == "--"}) == [-0.4, 0.4]
+
+
 def test_a_new_recipe_replaces_the_rows_of_an_old_one_and_keeps_the_others(tmp_path):
     from distilkit.experiments.results import append_row, read_rows
 

@@ -39,15 +39,14 @@ def summarize(df: pd.DataFrame, table: int) -> pd.DataFrame:
         if sub.empty:
             continue
         ap = sub["AP"].astype(float) * 100
+        err = sub["err_px"].astype(float) if "err_px" in sub else pd.Series([np.nan])
         paper = sub["paper_AP"].dropna()
         lines.append({"row": row, "student": sub["student"].iloc[0], "teacher": sub["teacher"].iloc[0],
                       "reg_loss": sub["reg_loss"].iloc[0], "seeds": len(sub), "AP": ap.mean(),
                       "AP_min": ap.min(), "AP_max": ap.max(),
                       "AP_std": ap.std(ddof=1) if len(sub) > 1 else np.nan,
                       "paper_AP": float(paper.iloc[0]) if len(paper) else np.nan,
-                      "err_px": sub["err_px"].astype(float).mean() if "err_px" in sub else np.nan,
-                      "err_min": sub["err_px"].astype(float).min() if "err_px" in sub else np.nan,
-                      "err_max": sub["err_px"].astype(float).max() if "err_px" in sub else np.nan,
+                      "err_px": err.mean(), "err_min": err.min(), "err_max": err.max(),
                       "PCK10": sub["PCK10"].astype(float).mean() * 100 if "PCK10" in sub else np.nan})
     out = pd.DataFrame(lines)
     if table in BASELINE and not out.empty:
@@ -58,8 +57,7 @@ def summarize(df: pd.DataFrame, table: int) -> pd.DataFrame:
     return out
 
 
-def plot_component_gains(summary4: pd.DataFrame, raw4: pd.DataFrame | None = None,
-                         *, err_margin: float | None = None):
+def plot_component_gains(summary4: pd.DataFrame, *, err_margin: float | None = None):
     """Gain of each Table 4 row over its no-distillation baseline, with the seed range.
 
     Left: AP points, ours beside the paper's. Right: the err_px reduction (ours only; the paper
@@ -244,7 +242,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
         lines += [_md_table(s[t], cols) if not s[t].empty else "_no completed rows_", ""]
     noise = noise_margins(raw[4])
     if not s[4].empty and "improv" in s[4]:
-        fig = plot_component_gains(s[4], raw[4], err_margin=noise["err"])
+        fig = plot_component_gains(s[4], err_margin=noise["err"])
         fig.savefig(fig_dir / "table4_component_gain.png", dpi=130)
         fig.savefig(fig_dir / "table4_component_gain.pdf")
         plt.close(fig)

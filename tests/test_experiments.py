@@ -107,7 +107,7 @@ def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
 
     raw = pd.DataFrame([{**spec.columns(), "seed": 0, "AP": 0.0, "paper_AP": spec.paper_AP, "err_px": err}
                         for spec, err in zip(TABLES[4](), [9.0, 8.5, 8.0, 7.5, 8.7, 8.2, 7.9, 7.0, 8.0, 7.5])])
-    fig = plot_component_gains(summarize(raw, 4), raw, err_margin=0.4)
+    fig = plot_component_gains(summarize(raw, 4), err_margin=0.4)
     ax_ap, ax_err = fig.axes
     heights = {t.get_text(): p.get_height() for t, p in zip(ax_err.get_xticklabels(), ax_err.patches)}
     assert heights["all"] == pytest.approx(9.0 - 7.0)          # against Smooth-L1 none

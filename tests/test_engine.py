@@ -136,6 +136,15 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, smoke_root):
         fit(_cfg(tmp_path, smoke_root, epochs=2, lr=5e-4, resume=True))
 
 
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_an_epochs_override_is_the_same_experiment_as_the_schedule_it_resolves_to(profile):
+    from distilkit.profiles import get_profile
+    native = get_profile(profile).student_schedule.epochs
+    plain = TrainConfig(out_dir="a", profile=profile)
+    assert TrainConfig(out_dir="b", profile=profile, epochs=native).hash() == plain.hash()
+    assert TrainConfig(out_dir="c", profile=profile, epochs=native + 1).hash() != plain.hash()
+
+
 def test_cli_teacher_to_distilled_student_end_to_end(tmp_path, smoke_root, smoke_teacher):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "distilkit.cli"]

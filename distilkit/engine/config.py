@@ -88,6 +88,9 @@ class TrainConfig:
         # the input size, the synthetic set), and a stale row must not pass for a current one.
         profile = self.resolved_profile()
         d["schedule"] = asdict(self.schedule())
+        # The override is fully described by the resolved schedule: `--epochs 6` on a 3-epoch
+        # profile and a 6-epoch profile are the same experiment and must share one run folder.
+        d["epochs"] = None
         d["input_size"], d["heatmap_size"] = profile.input_size, profile.heatmap_size
         d["heatmap_sigma"] = profile.heatmap_sigma
         d["augment"] = asdict(profile.augment)

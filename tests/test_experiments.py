@@ -39,6 +39,18 @@ def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
     assert by_row[(4, "none")].run_dir != by_row[(4, "none (L1)")].run_dir
 
 
+def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
+    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path,
+                        extra_seeds={(4, "none"): [0, 1, 2]})
+    seeds = {}
+    for j in jobs:
+        seeds.setdefault((j.spec.table, j.spec.row), []).append(j.seed)
+    assert seeds[(4, "none")] == seeds[(5, "stemnet / none")] == [0, 1, 2]
+    assert seeds[(4, "all")] == seeds[(5, "stemnet / HRNet-W48")] == [0]
+    t5_none = sorted(j.run_dir for j in jobs if j.spec.row == "stemnet / none")
+    assert t5_none == sorted(j.run_dir for j in jobs if j.spec.table == 4 and j.spec.row == "none")
+
+
 @pytest.mark.notebook
 def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     kw = dict(profile="smoke", rows=["none", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.results import git_commit
-from distilkit.experiments.runner import _portable, plan_jobs, run_jobs
+from distilkit.experiments.runner import plan_jobs, repo_relative, run_jobs
 from distilkit.profiles import get_profile
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
@@ -89,8 +89,8 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
 
 def _write_summary(path: Path, summary: dict) -> None:
     """The committed summary names its folders relative to the repository, not this machine."""
-    portable = {**summary, "results_dir": _portable(Path(summary["results_dir"])),
-                "runs_dir": _portable(Path(summary["runs_dir"]))}
+    portable = {**summary, "results_dir": repo_relative(Path(summary["results_dir"])),
+                "runs_dir": repo_relative(Path(summary["runs_dir"]))}
     path.write_text(json.dumps(portable, indent=2))
 
 

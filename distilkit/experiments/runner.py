@@ -65,7 +65,7 @@ def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teache
                        data_root=data_root, progress=progress)
 
 
-def _portable(path: Path) -> str:
+def repo_relative(path: Path) -> str:
     """Relative to the repository when inside it (``viz.checkpoints`` resolves it against the
     repository): committed result CSVs then point at the run folders of any clone."""
     try:
@@ -79,7 +79,7 @@ def result_row(job: Job, metrics: dict, wall_s: float, error: str = "") -> dict:
     row.update({k: metrics.get(k, "") for k in METRICS})
     row.update(paper_AP=job.spec.paper_AP if job.spec.paper_AP is not None else "",
                wall_s=round(wall_s, 1), config_hash=job.config.hash(), profile=job.config.profile,
-               epochs=job.config.schedule().epochs, run_dir=_portable(job.run_dir), error=error,
+               epochs=job.config.schedule().epochs, run_dir=repo_relative(job.run_dir), error=error,
                err_px=metrics.get("err_px", ""), PCK10=metrics.get("PCK10", ""))
     row.update(provenance())
     # provenance() gives commit/device/torch/timestamp; keep the documented column order
@@ -121,17 +121,25 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         teacher_dirs[key] = run_dir
         csv = results_dir / ("table6.csv" if key == "simplebaseline" else "teachers.csv")
         teacher_jobs.append(Job(spec, 0, run_dir, cfg, csv))
+    def config_of(spec, seed: int):
+        ckpt = teacher_dirs[spec.teacher] / "best.pt" if spec.teacher else None
+        return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                           data_root=data_root, epochs=epochs, progress=False)
+
+    rows = [(table, spec, config_of(spec, 0).hash()) for table in tables for spec in TABLES[table]()]
+    # A row that is the same experiment as a repeated one (Table 5's StemNet student with no
+    # or the HRNet teacher is Table 4's none / all) shows the same seeds: the runs are shared,
+    # so this costs nothing and the two tables report the same mean.
+    extra_by_hash: dict[str, set[int]] = {}
+    for table, spec, digest in rows:
+        extra_by_hash.setdefault(digest, set()).update((extra_seeds or {}).get((table, spec.row), []))
     jobs = []
-    for table in tables:
-        for spec in TABLES[table]():
-            row_seeds = sorted(set(seeds) | set((extra_seeds or {}).get((table, spec.row), [])))
-            for seed in row_seeds:
-                ckpt = teacher_dirs[spec.teacher] / "best.pt" if spec.teacher else None
-                cfg = make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
-                                  data_root=data_root, epochs=epochs, progress=False)
-                run_dir = runs_dir / f"{spec.model}-{cfg.hash()}-s{seed}"
-                cfg = replace(cfg, out_dir=str(run_dir))
-                jobs.append(Job(spec, seed, run_dir, cfg, results_dir / f"table{table}.csv"))
+    for table, spec, digest in rows:
+        for seed in sorted(set(seeds) | extra_by_hash[digest]):
+            cfg = config_of(spec, seed)
+            run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
+            cfg = replace(cfg, out_dir=str(run_dir))
+            jobs.append(Job(spec, seed, run_dir, cfg, results_dir / f"table{table}.csv"))
     return teacher_jobs, jobs
 
 
@@ -248,4 +256,4 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
     return failures
 
 
-__all__ = ["Job", "plan_jobs", "run_jobs", "execute_job", "notebook_ipynb", "TEACHERS"]
+__all__ = ["Job", "plan_jobs", "run_jobs", "execute_job", "notebook_ipynb", "TEACHERS", "repo_relative"]

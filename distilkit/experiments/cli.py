@@ -1,4 +1,4 @@
-"""``distilkit reproduce`` and ``distilkit table``."""
+"""``distilkit reproduce``: the main job from the command line."""
 from __future__ import annotations
 
 import argparse

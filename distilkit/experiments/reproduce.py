@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.results import git_commit
-from distilkit.experiments.runner import plan_jobs, repo_relative, run_jobs
+from distilkit.experiments.runner import notebooks_dir, plan_jobs, repo_relative, run_jobs
 from distilkit.profiles import get_profile
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
@@ -18,8 +18,12 @@ NOISE_ROWS = ("none", "all")
 
 
 def default_dirs(profile: str) -> tuple[Path, Path]:
-    runs = Path("runs") / profile
-    results = Path("results") if profile == "cpu" else Path("results") / profile
+    """runs/<profile> and results/ (cpu) or results/<profile>/ of the repository, wherever the
+    caller stands: the table notebooks run inside notebooks/, the CLI may start anywhere."""
+    repo = notebooks_dir().parent
+    root = repo if (repo / "pyproject.toml").exists() else Path.cwd()  # a non-editable install
+    runs = root / "runs" / profile
+    results = root / "results" if profile == "cpu" else root / "results" / profile
     return runs, results
 
 
@@ -29,13 +33,16 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                rows: list[str] | None = None, log=print) -> dict:
     """Train the teachers the tables need (once), then every row not yet in the CSVs."""
     get_profile(profile)  # fail early on a typo
+    if seeds < 1 or noise_seeds < 1 or jobs < 1:
+        raise ValueError(f"seeds, noise_seeds and jobs must be at least 1 (got {seeds}, {noise_seeds}, {jobs})")
     d_runs, d_results = default_dirs(profile)
     # absolute: each row's kernel runs with the notebooks folder as its working directory
     runs_dir = Path(runs_dir or d_runs).resolve()
     results_dir = Path(results_dir or d_results).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     seed_list = list(range(seeds))
-    extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS} if 4 in tables else {}
+    # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
+    extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
     if data_root is None:
         from distilkit.data.synthetic import ensure_synthetic
         synth = get_profile(profile).synthetic

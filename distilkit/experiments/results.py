@@ -56,23 +56,24 @@ def done_keys(path: str | Path) -> set[tuple[str, str]]:
 
 def append_row(path: str | Path, row: dict) -> None:
     """Add one row, replacing an earlier row of the same run (config_hash, seed), e.g. a
-    failed attempt, and an earlier row of the same table row and seed made by another recipe
-    (a changed profile or kit): the table then holds one current result per row and seed.
-    The file is rewritten via a temporary and os.replace, so a crash never leaves a
+    failed attempt, and every earlier row of the same table row made by another recipe (a
+    changed profile or kit), whatever its seed: a row's mean and seed spread never mix two
+    recipes. The file is rewritten via a temporary and os.replace, so a crash never leaves a
     half-written CSV. New columns extend the header (old rows get blanks)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    digest, seed = str(row.get("config_hash")), str(row.get("seed"))
+    label = (str(row.get("table")), str(row.get("row")))
 
-    def keys(r: dict) -> tuple[tuple, tuple]:
-        seed = str(r.get("seed"))
-        return (str(r.get("config_hash")), seed), (str(r.get("table")), str(r.get("row")), seed)
+    def superseded(r: dict) -> bool:
+        if (str(r.get("config_hash")), str(r.get("seed"))) == (digest, seed):
+            return True
+        same_row = (str(r.get("table")), str(r.get("row"))) == label
+        return same_row and (str(r.get("seed")) == seed or str(r.get("config_hash")) != digest)
 
-    run_key, row_key = keys(row)
-    rows = [r for r in read_rows(path) if run_key not in keys(r) and row_key not in keys(r)]
-    header = list(rows[0].keys()) if rows else []
     old = read_rows(path)
-    if old:
-        header = list(old[0].keys())
+    rows = [r for r in old if not superseded(r)]
+    header = list(old[0].keys()) if old else []
     for key in row:
         if key not in header:
             header.append(key)

@@ -121,6 +121,7 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         teacher_dirs[key] = run_dir
         csv = results_dir / ("table6.csv" if key == "simplebaseline" else "teachers.csv")
         teacher_jobs.append(Job(spec, 0, run_dir, cfg, csv))
+
     def config_of(spec, seed: int):
         ckpt = teacher_dirs[spec.teacher] / "best.pt" if spec.teacher else None
         return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
@@ -130,9 +131,11 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
     # A row that is the same experiment as a repeated one (Table 5's StemNet student with no
     # or the HRNet teacher is Table 4's none / all) shows the same seeds: the runs are shared,
     # so this costs nothing and the two tables report the same mean.
-    extra_by_hash: dict[str, set[int]] = {}
-    for table, spec, digest in rows:
-        extra_by_hash.setdefault(digest, set()).update((extra_seeds or {}).get((table, spec.row), []))
+    extra_by_hash: dict[str, set[int]] = {digest: set() for _, _, digest in rows}
+    for (table, row), extra in (extra_seeds or {}).items():  # its table may not be run now
+        for spec in TABLES[table]():
+            if spec.row == row and (spec.teacher is None or spec.teacher in teacher_dirs):
+                extra_by_hash.setdefault(config_of(spec, 0).hash(), set()).update(extra)
     jobs = []
     for table, spec, digest in rows:
         for seed in sorted(set(seeds) | extra_by_hash[digest]):
@@ -215,6 +218,15 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
 
         def submit_ready() -> None:
             for job in list(queue):
+                # a folder another row of this invocation just finished (Table 5 sharing Table
+                # 4's runs): its metrics are reused, wall_s 0 as no training was spent on it
+                reuse = _finished_metrics(job) if job.run_dir in finished else None
+                if reuse is not None:
+                    queue.remove(job)
+                    append_row(job.csv, result_row(job, reuse, 0.0))
+                    if bar is not None:
+                        bar.update(1)
+                    continue
                 if len(futures) >= jobs_in_parallel:
                     break
                 st = state(job)

@@ -1,6 +1,8 @@
 """The table runner: papermill rows, CSV schema, skip on re-run, failure isolation, report."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -115,6 +117,25 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     assert "| CS beats no distillation | yes | yes | 1 |" in report
     assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes | 1 |" in report
     assert (tmp_path / "figures" / "table4_component_gain.png").exists()
+
+
+def test_a_run_folder_in_use_by_another_process_is_refused_not_shared(tmp_path):
+    from distilkit.experiments.locks import FolderBusyError, exclusive
+
+    code = ("import sys, time; from distilkit.experiments.locks import exclusive\n"
+            "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run" / ".lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusyError, match="in use by another process"):
+            with exclusive(tmp_path / "run" / ".lock", wait=False):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(tmp_path / "run" / ".lock", wait=False):  # released when its holder died
+        pass
 
 
 def test_a_claim_with_a_missing_row_is_not_decided(tmp_path):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from distilkit.experiments.locks import exclusive
+
 METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 PROVENANCE = ("paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
               "torch_version", "timestamp")
@@ -71,20 +73,22 @@ def append_row(path: str | Path, row: dict) -> None:
         same_row = (str(r.get("table")), str(r.get("row"))) == label
         return same_row and (str(r.get("seed")) == seed or str(r.get("config_hash")) != digest)
 
-    old = read_rows(path)
-    rows = [r for r in old if not superseded(r)]
-    header = list(old[0].keys()) if old else []
-    for key in row:
-        if key not in header:
-            header.append(key)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows + [row]:
-        writer.writerow({k: _fmt(r.get(k, "")) for k in header})
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    # read-modify-write under a lock: another process may be appending to the same table
+    with exclusive(path.with_name(f".{path.name}.lock")):
+        old = read_rows(path)
+        rows = [r for r in old if not superseded(r)]
+        header = list(old[0].keys()) if old else []
+        for key in row:
+            if key not in header:
+                header.append(key)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for r in rows + [row]:
+            writer.writerow({k: _fmt(r.get(k, "")) for k in header})
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(buf.getvalue())
+        os.replace(tmp, path)
 
 
 def _fmt(v):

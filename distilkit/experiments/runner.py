@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, teacher_run, teachers_needed
+from distilkit.experiments.locks import exclusive
 from distilkit.experiments.results import METRICS, append_row, done_keys, provenance
 
 
@@ -97,12 +98,19 @@ def execute_job(job: Job, *, threads: int, cache_dir: Path, progress: bool) -> t
     params = dict(profile=c.profile, data_root=c.data_root, model=c.model, teacher=c.teacher,
                   losses=c.losses.switches(), reg_loss=c.losses.reg_loss, seed=c.seed, epochs=c.epochs,
                   out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True)
-    t0 = time.perf_counter()
-    pm.execute_notebook(str(notebook_ipynb("train_eval", cache_dir)), str(job.run_dir / "train_eval.ipynb"),
-                        parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
-                        kernel_name="python3")
-    wall = time.perf_counter() - t0
+    # Tables 4 and 5 share folders; a second process (another table notebook) must not train
+    # the same one at the same time
+    with exclusive(job.run_dir / ".lock", wait=False):
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(notebook_ipynb("train_eval", cache_dir)), str(job.run_dir / "train_eval.ipynb"),
+                            parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
+                            kernel_name="python3")
+        wall = time.perf_counter() - t0
     metrics = json.loads((job.run_dir / "final_metrics.json").read_text())
+    # the notebook rebuilds the config from its parameters: a row must not pass for another
+    if metrics.get("config_hash") not in (None, job.config.hash()):
+        raise RuntimeError(f"{job.run_dir}: the notebook trained config {metrics['config_hash']}, "
+                           f"not this row's {job.config.hash()} (a setting the parameters do not carry?)")
     return metrics, wall
 
 

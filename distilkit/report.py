@@ -221,13 +221,16 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
             "paper_AP", "paper_improv", "err_px", "PCK10"]
     lines = ["# DistilPose ablations: ours vs the paper", ""]
     summary_json = results_dir / "reproduce_summary.json"
+    meta = {}
     if summary_json.exists():
         import json
         meta = json.loads(summary_json.read_text())
         lines += [f"Profile `{meta.get('profile')}`, {meta.get('runs')} runs, wall time "
                   f"{meta.get('wall_s', 0) / 60:.1f} min, commit `{meta.get('git_commit')}`.", ""]
-    lines += ["AP is COCO keypoint AP (pycocotools, detector boxes, flip test) in %. Ours is on the",
-              "embedded synthetic set with compact models (the `cpu` profile); the paper's is COCO val2017",
+    data = meta.get("data", "the embedded synthetic set")
+    profile = meta.get("profile", "cpu")
+    lines += ["AP is COCO keypoint AP (pycocotools, detector boxes, flip test) in %. Ours is on",
+              f"{data} with the `{profile}` profile's models and schedules; the paper's is COCO val2017",
               "with full-size models, so compare directions and relative gains, not absolute values.",
               "`err_px` (mean keypoint error in input pixels on ground-truth boxes, lower is better) and",
               "`PCK10` (% of labelled keypoints within 0.1 x the input height) are a diagnostic the paper",

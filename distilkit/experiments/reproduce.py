@@ -67,7 +67,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
             "jobs": jobs, "wall_s": round(wall, 1), "runs": len(teacher_jobs) + len(row_jobs),
             "failures": [{"table": j.spec.table, "row": j.spec.row, "seed": j.seed, "error": e}
                          for j, e in failures],
-            "results_dir": str(results_dir), "runs_dir": str(runs_dir)}
+            "results_dir": str(results_dir), "runs_dir": str(runs_dir),
+            "data": data_root or f"synthetic set '{get_profile(profile).synthetic}'"}
 
 
 def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int = 1, noise_seeds: int = 3,
@@ -91,6 +92,10 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
                                   runs_dir=summary["runs_dir"], progress=progress)
         summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
         _write_summary(out, summary)
+    elif figures:  # no viz notebooks on a user's data, but the report reads only the CSVs
+        from distilkit.report import write_report
+
+        write_report(summary["results_dir"])
     return summary
 
 

@@ -57,6 +57,19 @@ def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
 
 
 @pytest.mark.notebook
+def test_a_row_sharing_a_folder_finished_in_the_same_invocation_is_not_trained_again(tmp_path, smoke_root):
+    summary = run_tables([4, 5], profile="smoke", rows=["none", "stemnet / none"], noise_seeds=1,
+                         jobs=2, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                         data_root=str(smoke_root), progress=False)
+    assert summary["failures"] == []
+    t4 = pd.read_csv(tmp_path / "results" / "table4.csv").set_index("row")
+    t5 = pd.read_csv(tmp_path / "results" / "table5.csv").set_index("row")
+    assert t5.loc["stemnet / none", "run_dir"] == t4.loc["none", "run_dir"]
+    assert t5.loc["stemnet / none", "err_px"] == t4.loc["none", "err_px"]
+    assert t5.loc["stemnet / none", "wall_s"] == 0 < t4.loc["none", "wall_s"]
+
+
+@pytest.mark.notebook
 def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     kw = dict(profile="smoke", rows=["none", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
               results_dir=tmp_path / "results", data_root=str(smoke_root), progress=False)

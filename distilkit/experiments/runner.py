@@ -185,18 +185,23 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
     finished: set[Path] = set()
     failed: set[Path] = set()
     queue: list[Job] = []
+
+    def settle(job: Job, reused: dict | None = None) -> None:
+        """A row needing no training: already in its CSV, or (``reused``) its folder's run
+        finished (Table 5 sharing Table 4's runs), recorded with wall_s 0."""
+        if reused is not None:
+            append_row(job.csv, result_row(job, reused, 0.0))
+        finished.add(job.run_dir)
+        if bar is not None:
+            bar.update(1)
+
     for job in jobs:
         if job.key in done_keys(job.csv) and (job.run_dir / "last.pt").exists():
-            finished.add(job.run_dir)
-            if bar is not None:
-                bar.update(1)
+            settle(job)
             continue
         reuse = _finished_metrics(job)
         if reuse is not None:
-            append_row(job.csv, result_row(job, reuse, 0.0))
-            finished.add(job.run_dir)
-            if bar is not None:
-                bar.update(1)
+            settle(job, reuse)
             continue
         queue.append(job)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs_in_parallel))
@@ -226,14 +231,11 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
 
         def submit_ready() -> None:
             for job in list(queue):
-                # a folder another row of this invocation just finished (Table 5 sharing Table
-                # 4's runs): its metrics are reused, wall_s 0 as no training was spent on it
+                # a folder another row of this invocation just finished
                 reuse = _finished_metrics(job) if job.run_dir in finished else None
                 if reuse is not None:
                     queue.remove(job)
-                    append_row(job.csv, result_row(job, reuse, 0.0))
-                    if bar is not None:
-                        bar.update(1)
+                    settle(job, reuse)
                     continue
                 if len(futures) >= jobs_in_parallel:
                     break

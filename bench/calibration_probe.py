@@ -37,10 +37,10 @@ from distilkit.profiles import CPU, PROFILES  # noqa: E402
 SCENES = {
     "cpu": SYNTH_PRESETS["cpu"],
     "default": SynthConfig(),
+    "tilted": replace(SYNTH_PRESETS["cpu"], tilt_prob=0.32),   # the cpu preset before 2026-11-25
     "easy": SynthConfig(clutter_shapes=(4, 10), distractor_limbs=(0, 2), occluders=(0, 1),
                         truncation_prob=0.05, overlap_prob=0.25),
 }
-LIGHT_AUGMENT = AugmentConfig(half_body_prob=0.0, rot_prob=0.3, rotation=20.0, scale_factor=0.15)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--milestones", default="", help="comma list of (fractional) epochs")
     p.add_argument("--sigma", type=float, default=CPU.heatmap_sigma)
-    p.add_argument("--light-augment", action="store_true")
+    p.add_argument("--paper-augment", action="store_true",
+                   help="the paper's augmentation instead of the cpu profile's lighter one")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -71,14 +72,14 @@ def main(argv: list[str] | None = None) -> dict:
                        lr=args.lr, epochs=args.epochs, milestones=milestones)
     PROFILES["probe"] = replace(CPU, name="probe", heatmap_sigma=args.sigma,
                                 teacher_schedule=schedule, student_schedule=schedule,
-                                augment=LIGHT_AUGMENT if args.light_augment else AugmentConfig())
+                                augment=AugmentConfig() if args.paper_augment else CPU.augment)
     losses = (LossConfig(reg=False, heatmap=True) if args.heatmap else
               LossConfig(**{k: True for k in args.losses.split(",") if k}))
     config = TrainConfig(out_dir=args.out, model=args.model, profile="probe", losses=losses,
                          teacher=args.teacher, seed=args.seed, data_root=str(root), progress=False)
     metrics = fit(config)
     result = {"scenes": args.scenes, "model": args.model, "epochs": args.epochs, "lr": args.lr,
-              "milestones": milestones, "sigma": args.sigma, "light_augment": args.light_augment,
+              "milestones": milestones, "sigma": args.sigma, "paper_augment": args.paper_augment,
               **{k: metrics.get(k) for k in ("AP", "err_px", "PCK10")}}
     print(json.dumps(result))
     return result

@@ -147,6 +147,22 @@ def test_flip_cue_front_back_and_profile():
     assert np.mean(lr_sign["back"]) < -0.3
 
 
+def test_tilt_prob_sets_how_many_people_are_far_from_upright():
+    from distilkit.data.synthetic.pose import sample_body
+
+    def share_past_60_degrees(tilt_prob: float) -> float:
+        rng = np.random.default_rng(0)
+        # The torso's up axis in the image: upright people lean and bend by less than
+        # 60 degrees but for a few deep bends; lying and upside-down ones are past it.
+        ups = np.array([sample_body(rng, tilt_prob).torso_axes[:2, 1] for _ in range(400)])
+        return float(np.mean(np.degrees(np.arctan2(np.abs(ups[:, 0]), ups[:, 1])) > 60))
+
+    none, some, all_ = (share_past_60_degrees(t) for t in (0.0, 0.32, 1.0))
+    assert none < 0.05
+    assert none < some < all_
+    assert all_ > 0.3
+
+
 def _iou(a, b) -> float:
     ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))

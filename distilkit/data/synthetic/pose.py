@@ -163,16 +163,17 @@ def _limb_angles(rng: np.random.Generator, fam: PoseFamily) -> dict[str, list[fl
     return angles
 
 
-def _global_rotation(rng: np.random.Generator) -> np.ndarray:
+def _global_rotation(rng: np.random.Generator, tilt_prob: float) -> np.ndarray:
     u = rng.random()
     yaw = (rng.normal(0, 25) if u < 0.35 else 180 + rng.normal(0, 25) if u < 0.6
            else rng.uniform(0, 360))
-    u = rng.random()
-    if u < 0.68:
+    # Not upright: tilted 20/32, lying 9/32, upside down 3/32 of tilt_prob.
+    u = (rng.random() - (1.0 - tilt_prob)) / max(tilt_prob, 1e-12)
+    if u < 0.0:
         roll = rng.normal(0, 10)
-    elif u < 0.88:
+    elif u < 20 / 32:
         roll = rng.uniform(15, 60) * (1 if rng.random() < 0.5 else -1)
-    elif u < 0.97:   # lying
+    elif u < 29 / 32:   # lying
         roll = (90 + rng.normal(0, 20)) * (1 if rng.random() < 0.5 else -1)
     else:            # upside down (handstand, fall)
         roll = 180 + rng.normal(0, 30)
@@ -180,11 +181,12 @@ def _global_rotation(rng: np.random.Generator) -> np.ndarray:
     return rot_z(float(roll)) @ rot_x(pitch) @ rot_y(float(yaw))
 
 
-def sample_body(rng: np.random.Generator) -> Body3D:
+def sample_body(rng: np.random.Generator, tilt_prob: float = 0.32) -> Body3D:
+    """One posed person; ``tilt_prob`` of them are tilted, lying or upside down."""
     props = sample_proportions(rng)
     fam = POSE_FAMILIES[int(rng.choice(len(POSE_FAMILIES), p=_FAMILY_P))]
     ang = _limb_angles(rng, fam)
-    g = _global_rotation(rng)
+    g = _global_rotation(rng, tilt_prob)
     down, fwd = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])
 
     torso_r = (rot_y(_draw(rng, fam.twist)) @ rot_z(_draw(rng, fam.lean_side))

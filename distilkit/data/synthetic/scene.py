@@ -100,7 +100,7 @@ def render_scene(rng: np.random.Generator, cfg: SynthConfig) -> Scene:
     bodies, keypoints, placed = [], [], []
     ranks = rng.permutation(n_people)
     for p in range(n_people):
-        body = sample_body(rng)
+        body = sample_body(rng, cfg.tilt_prob)
         lo, hi = _extent(body)
         offset = _place(rng, cfg, lo, hi, heights[p], w, h, placed)
         ops, kp = person_ops(body, random_outfit(rng), heights[p], offset, p)

@@ -104,6 +104,67 @@ def plot_component_gains(summary4: pd.DataFrame, *, err_margin: float | None = N
     return fig
 
 
+def plot_ap_vs_error(curve: pd.DataFrame, runs: pd.DataFrame):
+    """COCO AP of ground truth with uniform error (``evaluation.tolerance``), one line per face
+    error multiplier, with this run's models as points at their (err_px, AP)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for face_scale, sub in curve.groupby("face_scale"):
+        label = ("uniform error on every keypoint" if face_scale == 1 else
+                 "face keypoints exact" if face_scale == 0 else f"face error x{face_scale:g}")
+        ax.plot(sub["err_px"], sub["AP"] * 100, marker=".", label=label)
+    for kind, marker, color in (("teacher", "s", "tab:red"), ("student", "o", "tab:gray")):
+        pts = runs[runs["kind"] == kind]
+        ax.scatter(pts["err_px"], pts["AP"], marker=marker, color=color, zorder=3,
+                   label=f"our {kind}s (err_px, AP)", edgecolor="k")
+    ax.set_xlabel("mean keypoint error on GT boxes (input px)")
+    ax.set_ylabel("COCO AP (%)")
+    ax.set_title("How much error COCO AP tolerates at this input size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
+                             teachers: pd.DataFrame) -> list[str]:
+    """Why the AP column is near zero: the tolerance curve, where the committed side
+    measurement (``bench/ap_vs_error.py``) is in the results folder."""
+    path = results_dir / "ap_vs_error.csv"
+    if not path.exists():
+        return []
+    curve = pd.read_csv(path)
+    rows = [t[["row", "err_px", "AP"]] for t in s.values() if not t.empty]
+    if len(teachers) and "err_px" in teachers:
+        rows.append(teachers[["row", "err_px"]].assign(AP=teachers["AP"] * 100))
+    runs = (pd.concat(rows, ignore_index=True) if rows else
+            pd.DataFrame(columns=["row", "err_px", "AP"])).dropna(subset=["err_px", "AP"])
+    runs = runs.assign(kind=np.where(runs["row"].str.contains("teacher", case=False), "teacher",
+                                     "student"))
+    fig = plot_ap_vs_error(curve, runs)
+    fig.savefig(fig_dir / "ap_vs_error.png", dpi=130)
+    fig.savefig(fig_dir / "ap_vs_error.pdf")
+    plt.close(fig)
+    uniform = curve[curve["face_scale"] == 1].sort_values("err_px")
+    below = uniform[uniform["AP"] < 0.01]
+    first_zero = float(below["err_px"].iloc[0]) if len(below) else float("nan")
+    size = uniform["input_size"].iloc[0] if "input_size" in uniform and len(uniform) else "?"
+    text = (f"Ground-truth keypoints moved by uniform Gaussian noise and scored by the same COCOeval "
+            f"(`{path.name}`, from `bench/ap_vs_error.py`; no model involved) show how much error AP "
+            f"tolerates on {size} crops: it is below 1 AP point from a mean error of {first_zero:g} px, and "
+            "the face keypoints, whose OKS sigmas are the smallest, account for most of the loss "
+            "(the upper curve leaves them exact).")
+    if len(runs) and len(uniform):
+        lo, hi = float(runs["err_px"].min()), float(runs["err_px"].max())
+        at = np.interp([lo, hi], uniform["err_px"], uniform["AP"] * 100)
+        above = runs[runs["AP"] > np.interp(runs["err_px"], uniform["err_px"], uniform["AP"] * 100)]
+        text += (f" Our models lie between {lo:.2f} and {hi:.2f} px, where uniform error scores "
+                 f"{at[0]:.2f} to {at[1]:.2f} AP; {len(above)} of {len(runs)} score above the curve, "
+                 "as errors concentrated on a few keypoints or instances do. At this input size "
+                 "AP separates models only once their error nears the curve's knee, and `err_px` "
+                 "is the readable measure until then.")
+    return ["## Why AP is near zero here", "", text,
+            "", "![AP vs error](figures/ap_vs_error.png)", ""]
+
+
 def _value(summary: pd.DataFrame, row: str, col: str = "AP") -> float:
     hit = summary[summary["row"] == row] if len(summary) else summary
     return float(hit[col].iloc[0]) if len(hit) and col in hit else np.nan
@@ -259,6 +320,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
         measured = ("Run-to-run noise was not measured (every Table 4 row ran at one seed; "
                     "`distilkit reproduce --noise-seeds 3` measures it), so the margins are the floors "
                     "alone and a 'yes' below is weaker evidence than it reads.")
+    lines += _error_tolerance_section(results_dir, fig_dir, s, teachers)
     lines += ["## The paper's conclusions, here", "",
               f"{measured} A claim holds only if each comparison wins by more than {noise['ap']:.2f} AP "
               f"points (COCO AP column) or {noise['err']:.2f} px of err_px (the measured ranges, floored "

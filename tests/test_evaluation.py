@@ -233,3 +233,38 @@ def test_flip_coords_inverts_data_pipeline_flip_if_present():
     flipped, _ = transforms.flip_keypoints(kpts, np.ones(K), W)
     back = flip_coords(torch.from_numpy(flipped / [W, H])[None], input_width=W)
     assert np.allclose(back[0].numpy(), kpts / [W, H], atol=1e-9)
+
+
+# ----------------------------------------------------------------- error tolerance of AP
+def test_uniform_error_tolerance_curve_starts_at_one_and_falls(smoke_root):
+    from distilkit.evaluation.tolerance import ap_at_uniform_error
+
+    ann = smoke_root / "annotations" / "person_keypoints_val2017.json"
+    rows = ap_at_uniform_error(ann, [0.0, 2.0, 4.0, 8.0], (64, 48), face_scales=(1.0, 0.0))
+    curve = {(r["face_scale"], r["err_px"]): r["AP"] for r in rows}
+    assert curve[(1.0, 0.0)] == pytest.approx(1.0)
+    noisy = [curve[(1.0, e)] for e in (0.0, 2.0, 4.0, 8.0)]
+    assert all(a > b for a, b in zip(noisy, noisy[1:])), noisy
+    assert curve[(1.0, 8.0)] < 0.05          # uniform 8 px on a 64x48 crop: AP is gone
+    # the face keypoints' small sigmas account for much of the loss
+    assert all(curve[(0.0, e)] >= curve[(1.0, e)] for e in (2.0, 4.0, 8.0))
+    assert curve[(0.0, 4.0)] > curve[(1.0, 4.0)] + 0.1
+
+
+def test_perturbed_ground_truth_has_the_asked_mean_error_in_input_pixels(smoke_root):
+    from distilkit.data.transforms import bbox_to_center_scale
+    from distilkit.evaluation import load_coco
+    from distilkit.evaluation.tolerance import perturbed_ground_truth
+
+    coco = load_coco(smoke_root / "annotations" / "person_keypoints_train2017.json")
+    res = perturbed_ground_truth(coco, 3.0, (64, 48), rng=np.random.default_rng(1))
+    anns = [a for a in coco.dataset["annotations"] if any(v > 0 for v in a["keypoints"][2::3])]
+    assert len(res) == len(anns)
+    dists = []
+    for a, r in zip(anns, res):
+        gt = np.asarray(a["keypoints"]).reshape(-1, 3)
+        pred = np.asarray(r["keypoints"]).reshape(-1, 3)[:, :2]
+        _, scale = bbox_to_center_scale(a["bbox"], 48 / 64)
+        d = np.linalg.norm((pred - gt[:, :2]) / (scale / np.array([48, 64])), axis=1)
+        dists.append(d[gt[:, 2] > 0])
+    assert np.concatenate(dists).mean() == pytest.approx(3.0, rel=0.1)

@@ -207,6 +207,27 @@ def test_report_margins_are_the_measured_seed_spread(tmp_path):
     assert "| CS beats no distillation | no | no | 1 |" in report
 
 
+def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results(tmp_path):
+    from distilkit.report import write_report
+
+    specs = {s.row: s for s in TABLES[4]()}
+    pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": ap, "err_px": e, "paper_AP": 56.0}
+                  for r, ap, e in (("none", 0.0, 7.0), ("all", 0.01, 6.0))]).to_csv(
+        tmp_path / "table4.csv", index=False)
+    assert "Why AP is near zero" not in write_report(tmp_path).read_text()
+
+    pd.DataFrame([{"input_size": "64x48", "err_px": e, "face_scale": f, "AP": ap}
+                  for f, curve in ((1.0, [(0, 1.0), (4, 0.02), (5, 0.005), (8, 0.0)]),
+                                   (0.0, [(0, 1.0), (4, 0.4), (5, 0.2), (8, 0.02)]))
+                  for e, ap in curve]).to_csv(tmp_path / "ap_vs_error.csv", index=False)
+    report = write_report(tmp_path).read_text()
+    assert "is below 1 AP point from a mean error of 5 px" in report
+    assert "Our models lie between 6.00 and 7.00 px" in report
+    # "all" (1 AP at 6 px) is above the uniform curve (0.5 -> 0 AP there); "none" (0 AP) is not
+    assert "1 of 2 score above the curve" in report
+    assert (tmp_path / "figures" / "ap_vs_error.png").exists()
+
+
 @pytest.mark.notebook
 def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path):
     from distilkit.experiments.figures import render_figures

@@ -313,9 +313,9 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
         plt.close(fig)
         lines += ["![AP and err_px gain per component](figures/table4_component_gain.png)", ""]
     if noise["seeds"] > 1:
-        measured = (f"Run-to-run noise, measured on the Table 4 student: the widest seed range of a "
-                    f"row run at {noise['seeds']} seeds is {noise['ap_range']:.2f} AP points and "
-                    f"{noise['err_range']:.2f} px of err_px.")
+        measured = (f"Run-to-run noise, measured on the Table 4 student: the widest seed range "
+                    f"(max - min) among the rows run at 2 to {noise['seeds']} seeds is "
+                    f"{noise['ap_range']:.2f} AP points and {noise['err_range']:.2f} px of err_px.")
     else:
         measured = ("Run-to-run noise was not measured (every Table 4 row ran at one seed; "
                     "`distilkit reproduce --noise-seeds 3` measures it), so the margins are the floors "

@@ -135,8 +135,10 @@ def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
     rows = [t[["row", "err_px", "AP"]] for t in s.values() if not t.empty]
     if len(teachers) and "err_px" in teachers:
         rows.append(teachers[["row", "err_px"]].assign(AP=teachers["AP"] * 100))
+    # Table 5 repeats Table 4's none / all rows from the same runs: one point per run
     runs = (pd.concat(rows, ignore_index=True) if rows else
             pd.DataFrame(columns=["row", "err_px", "AP"])).dropna(subset=["err_px", "AP"])
+    runs = runs.drop_duplicates(subset=["err_px", "AP"])
     runs = runs.assign(kind=np.where(runs["row"].str.contains("teacher", case=False), "teacher",
                                      "student"))
     fig = plot_ap_vs_error(curve, runs)

@@ -268,3 +268,18 @@ def test_perturbed_ground_truth_has_the_asked_mean_error_in_input_pixels(smoke_r
         d = np.linalg.norm((pred - gt[:, :2]) / (scale / np.array([48, 64])), axis=1)
         dists.append(d[gt[:, 2] > 0])
     assert np.concatenate(dists).mean() == pytest.approx(3.0, rel=0.1)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"images": [], "annotations": []}), "no person has labelled keypoints"),
+])
+def test_tolerance_curve_names_a_bad_annotation_file(tmp_path, content, message):
+    from distilkit.data.errors import DataError
+    from distilkit.evaluation.tolerance import ap_at_uniform_error
+
+    ann = tmp_path / "person_keypoints_val2017.json"
+    ann.write_text(content)
+    with pytest.raises(DataError, match=message) as err:
+        ap_at_uniform_error(ann, [1.0], (64, 48))
+    assert str(ann) in str(err.value)

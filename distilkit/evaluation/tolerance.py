@@ -12,11 +12,15 @@ heavy-tailed (mostly precise, sometimes far off, as heatmap decoding is) rather 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from pycocotools.coco import COCO
 
+from distilkit.data.errors import DataError
+from distilkit.data.topdown import load_coco
 from distilkit.data.transforms import bbox_to_center_scale
-from distilkit.evaluation.coco import evaluate_coco, load_coco
+from distilkit.evaluation.coco import evaluate_coco
 
 FACE = slice(0, 5)   # nose, eyes, ears in COCO-17 order: the five smallest OKS sigmas
 RAYLEIGH_MEAN = float(np.sqrt(np.pi / 2))   # mean radius of a unit 2-D isotropic Gaussian
@@ -51,13 +55,16 @@ def perturbed_ground_truth(coco: COCO, err_px: float, input_size: tuple[int, int
     return results
 
 
-def ap_at_uniform_error(ann_file, errors, input_size: tuple[int, int], *,
+def ap_at_uniform_error(ann_file: str | Path, errors, input_size: tuple[int, int], *,
                         face_scales=(1.0,), seed: int = 0) -> list[dict]:
     """COCO AP, AP50, AP75 of the perturbed ground truth, one dict per (face_scale, err_px).
 
     The same noise draw (``seed``) is scaled for every error, so the curve is smooth in err_px.
     """
+    # the data loader's reader: a missing or malformed file is an error that names it
     coco = load_coco(ann_file)
+    if not any(any(v > 0 for v in a["keypoints"][2::3]) for a in coco.dataset["annotations"]):
+        raise DataError(ann_file, "no person has labelled keypoints")
     rows = []
     for face_scale in face_scales:
         for err in errors:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from distilkit.experiments.grid import TABLES
+from distilkit.report_confidence import score_ranking_section
 
 BASELINE = {  # row -> the row its improvement is measured against
     4: lambda row: "none (L1)" if "(L1)" in row else "none",
@@ -47,7 +48,9 @@ def summarize(df: pd.DataFrame, table: int) -> pd.DataFrame:
                       "AP_std": ap.std(ddof=1) if len(sub) > 1 else np.nan,
                       "paper_AP": float(paper.iloc[0]) if len(paper) else np.nan,
                       "err_px": err.mean(), "err_min": err.min(), "err_max": err.max(),
-                      "PCK10": sub["PCK10"].astype(float).mean() * 100 if "PCK10" in sub else np.nan})
+                      "PCK10": sub["PCK10"].astype(float).mean() * 100 if "PCK10" in sub else np.nan,
+                      "score_auc": (pd.to_numeric(sub["score_auc"], errors="coerce").mean()
+                                    if "score_auc" in sub else np.nan)})
     out = pd.DataFrame(lines)
     if table in BASELINE and not out.empty:
         ref = out.set_index("row")
@@ -281,7 +284,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
     teachers = pd.read_csv(teachers_csv) if teachers_csv.exists() else pd.DataFrame()
     t_hr = teachers[teachers["row"].str.startswith("HRNet")] if len(teachers) else teachers
     cols = ["row", "student", "teacher", "reg_loss", "seeds", "AP", "AP_min", "AP_max", "improv",
-            "paper_AP", "paper_improv", "err_px", "PCK10"]
+            "paper_AP", "paper_improv", "err_px", "PCK10", "score_auc"]
     lines = ["# DistilPose ablations: ours vs the paper", ""]
     summary_json = results_dir / "reproduce_summary.json"
     meta = {}
@@ -297,12 +300,14 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
               "with full-size models, so compare directions and relative gains, not absolute values.",
               "`err_px` (mean keypoint error in input pixels on ground-truth boxes, lower is better) and",
               "`PCK10` (% of labelled keypoints within 0.1 x the input height) are a diagnostic the paper",
-              "does not report: they separate models whose AP is still near zero.", ""]
+              "does not report: they separate models whose AP is still near zero. `score_auc` (AUROC of",
+              "the per-keypoint scores against PCK10-correctness) is what the score loss L_CS trains.", ""]
     if len(teachers):
         shown = teachers.assign(AP=teachers["AP"] * 100)
         if "PCK10" in shown:
             shown = shown.assign(PCK10=shown["PCK10"] * 100)
-        lines += ["## Teachers", "", _md_table(shown, ["row", "AP", "paper_AP", "err_px", "PCK10", "wall_s"]), ""]
+        lines += ["## Teachers", "", _md_table(shown, ["row", "AP", "paper_AP", "err_px", "PCK10", "score_auc",
+                                                     "wall_s"]), ""]
     for t, title in ((4, "Table 4: distillation components"), (5, "Table 5: teacher and student capacity"),
                      (6, "Table 6: CNN student with Simulated Heatmaps")):
         lines += [f"## {title}", ""]
@@ -323,6 +328,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
                     "`distilkit reproduce --noise-seeds 3` measures it), so the margins are the floors "
                     "alone and a 'yes' below is weaker evidence than it reads.")
     lines += _error_tolerance_section(results_dir, fig_dir, s, teachers)
+    lines += score_ranking_section(raw[4])
     lines += ["## The paper's conclusions, here", "",
               f"{measured} A claim holds only if each comparison wins by more than {noise['ap']:.2f} AP "
               f"points (COCO AP column) or {noise['err']:.2f} px of err_px (the measured ranges, floored "

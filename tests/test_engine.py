@@ -54,6 +54,18 @@ def test_short_fit_lowers_the_loss(tmp_path, smoke_root):
     assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
     assert {"AP", "AP50", "AR"} <= set(curve.columns)
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+    final = json.loads((tmp_path / "final_metrics.json").read_text())
+    assert 0.0 <= final["PCK10"] <= 1.0 and 0.0 <= final["score_auc"] <= 1.0
+
+
+def test_the_ground_truth_box_diagnostic_of_a_checkpoint_is_the_one_its_run_reported(
+        tmp_path, smoke_root, smoke_teacher):
+    from distilkit.engine.eval_checkpoint import checkpoint_error_metrics
+
+    reported = json.loads((smoke_teacher.parent / "final_metrics.json").read_text())
+    again = checkpoint_error_metrics(smoke_teacher)
+    for key in ("err_px", "PCK10", "score_auc"):
+        assert again[key] == pytest.approx(reported[key], abs=1e-9), key
 
 
 def test_distillation_leaves_teacher_bit_identical_and_gradient_free(tmp_path, smoke_root, smoke_teacher):

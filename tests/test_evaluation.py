@@ -283,3 +283,35 @@ def test_tolerance_curve_names_a_bad_annotation_file(tmp_path, content, message)
     with pytest.raises(DataError, match=message) as err:
         ap_at_uniform_error(ann, [1.0], (64, 48))
     assert str(ann) in str(err.value)
+
+
+# ----------------------------------------------------------- how well scores rank keypoints
+def test_auroc_is_one_for_a_perfect_ranking_zero_reversed_and_half_for_constant_scores():
+    from distilkit.evaluation.ranking import auroc
+
+    right = np.array([True, True, False, False, False])
+    assert auroc(np.array([0.9, 0.8, 0.3, 0.2, 0.1]), right) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.7, 0.8, 0.9]), right) == 0.0
+    assert auroc(np.full(5, 0.5), right) == 0.5           # an untrained, constant score
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auroc_equals_the_share_of_right_wrong_pairs_ranked_right_ties_half(seed):
+    from distilkit.evaluation.ranking import auroc
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, 200) / 5.0                   # many ties
+    right = rng.random(200) < 0.4 + 0.1 * scores
+    pos, neg = scores[right][:, None], scores[~right][None, :]
+    pairs = (pos > neg).sum() + 0.5 * (pos == neg).sum()
+    assert auroc(scores, right) == pytest.approx(pairs / (pos.size * neg.size), abs=1e-12)
+
+
+def test_auroc_is_undefined_with_one_class_and_refuses_bad_input():
+    from distilkit.evaluation.ranking import auroc
+
+    assert np.isnan(auroc(np.array([0.2, 0.4]), np.array([True, True])))
+    with pytest.raises(ValueError, match="differ in size"):
+        auroc(np.array([0.2, 0.4]), np.array([True]))
+    with pytest.raises(ValueError, match="NaN"):
+        auroc(np.array([0.2, np.nan]), np.array([True, False]))

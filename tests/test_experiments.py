@@ -232,6 +232,79 @@ def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results
     assert (tmp_path / "figures" / "ap_vs_error.png").exists()
 
 
+def test_report_judges_l_cs_by_how_well_the_scores_rank_keypoints(tmp_path):
+    from distilkit.report import write_report
+
+    specs = {s.row: s for s in TABLES[4]()}
+    rows = [{**specs["none"].columns(), "seed": i, "AP": 0.0, "err_px": 7.0, "paper_AP": 56.0,
+             "score_auc": auc} for i, auc in enumerate([0.40, 0.48])]
+    rows += [{**specs[r].columns(), "seed": 0, "AP": 0.0, "err_px": 6.0, "paper_AP": 60.0,
+              "score_auc": auc} for r, auc in (("CS", 0.80), ("all", 0.75), ("VT", 0.45))]
+    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
+    report = write_report(tmp_path).read_text()
+    assert "| CS | on | 1 | 0.800 |  | 6.00 |" in report
+    assert "| none | off | 2 | 0.440 | 0.400-0.480 | 7.00 |" in report
+    # lowest with L_CS 0.75 > highest without 0.48 + the seed range 0.08
+    assert "by more than 0.080 (the widest seed range, 0.080, floored at 0.02): **holds**" in report
+
+    rows[-1]["score_auc"] = 0.70                   # VT without L_CS now ranks within the margin
+    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
+    assert "**does not hold** (lowest with L_CS 0.750, highest without 0.700)" in (
+        write_report(tmp_path).read_text())
+
+
+def test_a_report_of_results_without_score_auc_has_no_l_cs_section(tmp_path):
+    from distilkit.report import write_report
+
+    specs = {s.row: s for s in TABLES[4]()}
+    pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": 0.0, "err_px": 6.0, "paper_AP": 56.0}
+                  for r in ("none", "CS")]).to_csv(tmp_path / "table4.csv", index=False)
+    assert "What L_CS does here" not in write_report(tmp_path).read_text()
+
+
+def _results_of(run_dir, tmp_path, err_px, error=""):
+    """A teachers.csv whose one row points at ``run_dir`` (relative to its parent)."""
+    results = tmp_path / "results"
+    results.mkdir(exist_ok=True)
+    rows = [{"table": "teacher", "row": "HRNet-W48 (teacher)", "seed": 0, "AP": 0.01,
+             "config_hash": "0123456789ab", "run_dir": run_dir.name, "error": error, "err_px": err_px}]
+    pd.DataFrame(rows).to_csv(results / "teachers.csv", index=False)
+    return results
+
+
+def test_backfill_adds_score_auc_from_the_rows_own_checkpoint_and_nothing_else(tmp_path, smoke_teacher):
+    import json
+
+    from distilkit.experiments.backfill import backfill_score_auc
+
+    run_dir = smoke_teacher.parent
+    reported = json.loads((run_dir / "final_metrics.json").read_text())
+    results = _results_of(run_dir, tmp_path, reported["err_px"])
+    before = (results / "teachers.csv").read_text().splitlines()
+    assert backfill_score_auc(results, run_dir.parent, progress=False) == {"teachers.csv": 1}
+    after = (results / "teachers.csv").read_text().splitlines()
+    assert [line.rsplit(",", 1)[0] for line in after] == before      # one column appended
+    assert float(after[1].rsplit(",", 1)[1]) == pytest.approx(reported["score_auc"], abs=1e-12)
+    # a second pass finds nothing to do
+    assert backfill_score_auc(results, run_dir.parent, progress=False) == {"teachers.csv": 0}
+
+
+def test_backfill_refuses_a_checkpoint_that_is_not_the_rows_model(tmp_path, smoke_teacher):
+    import json
+
+    from distilkit.experiments.backfill import backfill_score_auc
+
+    run_dir = smoke_teacher.parent
+    err = json.loads((run_dir / "final_metrics.json").read_text())["err_px"]
+    results = _results_of(run_dir, tmp_path, err + 0.5)
+    before = (results / "teachers.csv").read_text()
+    with pytest.raises(ValueError, match="teachers.csv row 0 .*not the model the row was trained as"):
+        backfill_score_auc(results, run_dir.parent, progress=False)
+    assert (results / "teachers.csv").read_text() == before
+    failed = _results_of(run_dir, tmp_path, "", error="RuntimeError: boom")   # a failed row is skipped
+    assert backfill_score_auc(failed, run_dir.parent, progress=False) == {"teachers.csv": 0}
+
+
 @pytest.mark.notebook
 def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path):
     from distilkit.experiments.figures import render_figures

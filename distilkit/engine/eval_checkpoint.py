@@ -9,21 +9,38 @@ from distilkit.checkpoint import load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo
-from distilkit.engine.evaluate import evaluate_model
+from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 
 
-def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None,
-                        flip_test: bool = True, dark: bool = False, device: str = "cpu",
-                        progress: bool = False, max_val_instances: int | None = None) -> dict[str, float]:
+def _load(checkpoint: str | Path, *, data_root, device: str, progress: bool,
+          max_val_instances: int | None):
     model, ckpt = load_model_from_checkpoint(checkpoint, map_location=device)
     config = TrainConfig.from_dict(ckpt["config"])
     profile = config.resolved_profile()
     root = resolve_data_root(data_root if data_root is not None else config.data_root, profile,
                              seed=config.data_seed, progress=progress)
-    dev = torch.device(device)
-    model = model.to(dev)
+    model = model.to(torch.device(device))
     data = build_run_data(root=root, model=model, profile=profile, batch_size=profile.eval_batch_size,
                           workers=0, seed=0, info=DistInfo(), max_train_instances=None,
                           max_val_instances=max_val_instances, eval_batch_size=profile.eval_batch_size)
-    return evaluate_model(model, data.val_loader, data.val_ann_file, device=dev, flip_test=flip_test,
-                          dark=dark, progress=progress)
+    return model, config, data
+
+
+def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None = None,
+                        flip_test: bool = True, dark: bool = False, device: str = "cpu",
+                        progress: bool = False, max_val_instances: int | None = None) -> dict[str, float]:
+    """COCO metrics on the detector boxes of the validation set."""
+    model, _, data = _load(checkpoint, data_root=data_root, device=device, progress=progress,
+                           max_val_instances=max_val_instances)
+    return evaluate_model(model, data.val_loader, data.val_ann_file, device=torch.device(device),
+                          flip_test=flip_test, dark=dark, progress=progress)
+
+
+def checkpoint_error_metrics(checkpoint: str | Path, *, data_root: str | Path | None = None,
+                             device: str = "cpu") -> dict[str, float]:
+    """The ground-truth-box diagnostic (err_px, PCK10, score_auc) exactly as training computes
+    it at the end of a run, with the run's own flip-test setting."""
+    model, config, data = _load(checkpoint, data_root=data_root, device=device, progress=False,
+                                max_val_instances=None)
+    return keypoint_error_metrics(model, data.val_gt_loader, device=torch.device(device),
+                                  flip_test=config.flip_test)

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output, flip_shift
 from distilkit.engine.distributed import DistInfo, all_gather_objects, broadcast_object
 from distilkit.evaluation import evaluate_coco, postprocess_predictions
+from distilkit.evaluation.ranking import auroc
 from distilkit.keypoints import FLIP_INDEX
 
 
@@ -130,23 +131,28 @@ def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, fl
     AP needs errors of a few input pixels before it moves off zero at small input sizes; these
     show which model localises better before then. ``err_px``: mean distance between predicted
     and labelled keypoints (input px, labelled keypoints inside the crop, flip test);
-    ``PCK10``: the share of those within 0.1 x the input height.
+    ``PCK10``: the share of those within 0.1 x the input height; ``score_auc``: how well the
+    model's per-keypoint scores rank those PCK10-correct keypoints above the rest (AUROC, 0.5 =
+    no information; NaN when all or none are correct). It is what L_CS trains, and what Eq. 3's
+    rescoring relies on.
     """
     was_training = model.training
     model.eval()
-    dists = []
+    dists, confidences = [], []
     try:
         for batch in loader:
             images = batch["image"].to(device)
             with autocast() if autocast is not None else contextlib.nullcontext():
-                coords, _ = predict_batch(model, images, flip_test=flip_test)
+                coords, scores = predict_batch(model, images, flip_test=flip_test)
             gt = batch["keypoints"].numpy()
             vis = batch["keypoints_visible"].numpy() > 0
             dists.append(np.linalg.norm(coords - gt, axis=-1)[vis])
+            confidences.append(np.asarray(scores, dtype=np.float64)[vis])
     finally:
         model.train(was_training)
     d = np.concatenate(dists) if dists else np.zeros(0)
     if d.size == 0:
         raise ValueError("no labelled keypoints in the ground-truth-box evaluation set")
-    h = model.input_size[0]
-    return {"err_px": float(d.mean()), "PCK10": float((d < 0.1 * h).mean())}
+    correct = d < 0.1 * model.input_size[0]
+    return {"err_px": float(d.mean()), "PCK10": float(correct.mean()),
+            "score_auc": auroc(np.concatenate(confidences), correct)}

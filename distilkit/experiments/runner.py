@@ -81,7 +81,8 @@ def result_row(job: Job, metrics: dict, wall_s: float, error: str = "") -> dict:
     row.update(paper_AP=job.spec.paper_AP if job.spec.paper_AP is not None else "",
                wall_s=round(wall_s, 1), config_hash=job.config.hash(), profile=job.config.profile,
                epochs=job.config.schedule().epochs, run_dir=repo_relative(job.run_dir), error=error,
-               err_px=metrics.get("err_px", ""), PCK10=metrics.get("PCK10", ""))
+               err_px=metrics.get("err_px", ""), PCK10=metrics.get("PCK10", ""),
+               score_auc=metrics.get("score_auc", ""))
     row.update(provenance())
     # provenance() gives commit/device/torch/timestamp; keep the documented column order
     order = ["table", "row", "student", "teacher", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss", "seed",

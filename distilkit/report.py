@@ -328,7 +328,8 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
                     "`distilkit reproduce --noise-seeds 3` measures it), so the margins are the floors "
                     "alone and a 'yes' below is weaker evidence than it reads.")
     lines += _error_tolerance_section(results_dir, fig_dir, s, teachers)
-    lines += score_ranking_section(raw[4])
+    cs_section = score_ranking_section(raw[4])
+    lines += cs_section
     lines += ["## The paper's conclusions, here", "",
               f"{measured} A claim holds only if each comparison wins by more than {noise['ap']:.2f} AP "
               f"points (COCO AP column) or {noise['err']:.2f} px of err_px (the measured ranges, floored "
@@ -338,6 +339,10 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
     for c in conclusions(s[4], s[5], s[6], t_hr, ap_margin=noise["ap"], err_margin=noise["err"]):
         lines.append(f"| {c['claim']} | {c['held']} | {c['held_err']} | {c['seeds']} | {c['detail']} |")
     lines.append("")
+    if cs_section:
+        lines += ["L_CS has no direct gradient to the coordinates, so neither column can credit it while AP "
+                  "is near zero; "
+                  "what it does learn is judged above (`score_auc`).", ""]
     out = results_dir / "REPORT.md"
     out.write_text("\n".join(lines))
     return out

@@ -1,9 +1,10 @@
 """The report's L_CS section: does the score loss give the student a confidence that knows
 which of its keypoints are right?
 
-In the paper L_CS alone adds 7.2 AP (Table 4). It changes no coordinate: the student's
-per-keypoint score learns to read the teacher's heatmap at the predicted location, and the
-instance score of Eq. 3 (box score x mean keypoint score) then ranks good poses above bad
+In the paper L_CS alone adds 7.2 AP (Table 4). It has no direct gradient to a coordinate (the
+teacher's heatmap is read at the rounded predicted location): the student's per-keypoint
+score learns to read the teacher's heatmap where the student points, and the
+instance score of Eq. 3 (box score x mean of the keypoint scores above 0.2) ranks good poses above bad
 ones. Ranking only moves AP once AP is well above zero, so at a scale where AP sits near zero
 the section judges the mechanism itself: ``score_auc``, the AUROC of the scores against
 per-keypoint correctness (PCK10 on ground-truth boxes; 0.5 = uninformative).
@@ -62,7 +63,8 @@ def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
     verdict = {None: "cannot be judged (every row has L_CS on, or every row off)",
                True: "holds", False: "does not hold"}[v["held"]]
     lines = ["## What L_CS does here: a confidence that ranks the student's keypoints", "",
-             "The score loss moves no coordinate; its AP gain in the paper comes through Eq. 3's "
+             "The score loss has no direct gradient to the coordinates; its AP gain in the paper comes "
+             "through Eq. 3's "
              "instance score, which cannot show while AP is near zero. `score_auc` measures the "
              "mechanism instead: the AUROC of a model's per-keypoint scores against whether each "
              "keypoint is within 0.1 x the input height of the truth (ground-truth boxes; 0.5 = the "

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distilkit.evaluation.tolerance import ap_at_uniform_error  # noqa: E402
+from distilkit.sizes import parse_hw  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="CSV to write")
     args = p.parse_args(argv)
-    h, w = (int(v) for v in args.input_size.lower().split("x"))
+    h, w = parse_hw(args.input_size)
     ann_file = Path(args.data_root) / "annotations" / f"person_keypoints_{args.split}2017.json"
     rows = ap_at_uniform_error(ann_file, [float(v) for v in args.errors.split(",")], (h, w),
                                face_scales=[float(v) for v in args.face_scale.split(",")],

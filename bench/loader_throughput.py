@@ -28,6 +28,7 @@ from distilkit.data.loader import build_loader  # noqa: E402
 from distilkit.data.topdown import TopDownCocoDataset  # noqa: E402
 from distilkit.data.transforms import AugmentConfig  # noqa: E402
 from distilkit.keypoints import PERSON_CATEGORY, SKELETON  # noqa: E402
+from distilkit.sizes import parse_hw  # noqa: E402
 
 # A standing person in a unit box (x right, y down), COCO-17 order.
 _POSE = np.array([[.50, .08], [.54, .06], [.46, .06], [.58, .08], [.42, .08],
@@ -104,11 +105,6 @@ def _forever(loader):
         yield from loader
 
 
-def _size(text: str) -> tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=None, help="COCO-layout root")
@@ -132,7 +128,7 @@ def main(argv=None) -> None:
         root, label = (args.root, str(args.root)) if args.root else default_root(Path(tmp))
         print(f"data: {label}  batch {args.batch_size}, {args.batches} timed batches")
         rows = []
-        for size in map(_size, args.sizes.split(",")):
+        for size in map(parse_hw, args.sizes.split(",")):
             for workers in map(int, args.workers.split(",")):
                 rate = measure(root, size, workers, args.batch_size, args.batches,
                                args.warmup, args.seed)

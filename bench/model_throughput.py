@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distilkit.models import build_model  # noqa: E402
 from distilkit.models.deploy import prepare_for_inference  # noqa: E402
 from distilkit.profiling import count_macs, count_params, write_csv  # noqa: E402
+from distilkit.sizes import parse_hw  # noqa: E402
 
 MODELS = {"distilpose-s": 2.38, "distilpose-l": 10.33, "teacher-hrw48": 17.03}  # paper GFLOPs
 TARGETS = {"S/teacher": 5.0, "L/teacher": 1.72, "S % of GEMM peak": 60.0}
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    h, w = (int(v) for v in args.input_size.lower().split("x"))
+    h, w = parse_hw(args.input_size)
     bs = args.batch_size
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "

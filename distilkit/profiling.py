@@ -34,6 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from distilkit.models import build_model
 from distilkit.models.hrnet import ResizeTo
+from distilkit.sizes import parse_hw
 
 PAPER_CSV = Path(__file__).resolve().parent.parent / "results" / "paper_complexity.csv"
 COLUMNS = ["model", "input_size", "params_m", "gmacs", "gmacs_paper", "gflops_mmcv"]
@@ -228,11 +229,6 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 # --------------------------------------------------------------------------- CLI
 
-def _parse_hw(text: str) -> tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
-
-
 def _run_cli(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -256,7 +252,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", required=True, metavar="NAME",
                    help="preset names, e.g. distilpose-s teacher-hrw48")
-    p.add_argument("--input-size", type=_parse_hw, default=None, metavar="HxW",
+    p.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
                    help="override the presets' input size, e.g. 256x192")
     p.add_argument("--csv", default=None, metavar="PATH", help="write the rows here")
     p.add_argument("--device", default="cpu")

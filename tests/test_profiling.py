@@ -115,3 +115,19 @@ def test_cli(tmp_path, capsys):
     assert {"params_m", "gmacs", "gmacs_paper", "fps_b1", "fps_b2", "device"} <= set(written[0])
     assert "distilpose-s-smoke" in capsys.readouterr().out
     assert PAPER_CSV.exists()
+
+
+@pytest.mark.parametrize("text, expected", [("64x48", (64, 48)), ("256X192", (256, 192)),
+                                            ((32, 24), (32, 24)), (" 8 x 6 ", (8, 6))])
+def test_sizes_are_written_height_first(text, expected):
+    from distilkit.sizes import parse_hw
+
+    assert parse_hw(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["64", "64x48x3", "axb", "0x48", (64,), 64])
+def test_a_malformed_size_is_an_error_that_shows_it(bad):
+    from distilkit.sizes import parse_hw
+
+    with pytest.raises(ValueError, match="64x48|positive"):
+        parse_hw(bad)

@@ -31,6 +31,7 @@ from distilkit.models.hrnet import HRNet
 from distilkit.models.resnet import ResNet
 from distilkit.models.stemnet import StemNet
 from distilkit.models.token_encoder import TokenEncoder
+from distilkit.sizes import parse_hw
 
 
 @dataclass(frozen=True)
@@ -203,14 +204,6 @@ def list_models() -> list[str]:
     return sorted(MODEL_CONFIGS)
 
 
-def _parse_size(value: Any) -> tuple[int, int]:
-    if isinstance(value, str):
-        h, w = value.lower().split("x")
-        return int(h), int(w)
-    h, w = value
-    return int(h), int(w)
-
-
 def apply_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
     """Route flat keyword overrides to the config that owns the field.
 
@@ -225,7 +218,7 @@ def apply_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
     bb: dict[str, Any] = {}
     for key, value in overrides.items():
         if key in ("input_size", "heatmap_size") and value is not None:
-            value = _parse_size(value)
+            value = parse_hw(value)
         if key in own:
             top[key] = value
         elif key in enc_fields and cfg.encoder is not None:

@@ -259,8 +259,8 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
     final = dict(metrics)
     if "err_px" not in final:
         # the diagnostic is computed once, at the end (also for a run resumed after its last epoch).
-        # Across ranks err_px and PCK10 are exact means over equal shards; score_auc is the mean of
-        # the shards' AUROCs, close to but not the AUROC of the pooled keypoints.
+        # Across ranks each value is the mean of the shards' values (shards hold near-equal numbers
+        # of instances): close to, not exactly, the value over the pooled keypoints.
         local = keypoint_error_metrics(model, data.val_gt_loader, device=device,
                                        flip_test=config.flip_test, autocast=autocast)
         final.update(all_reduce_mean(local, info))

@@ -246,11 +246,17 @@ def test_report_judges_l_cs_by_how_well_the_scores_rank_keypoints(tmp_path):
     assert "| none | off | 2 | 0.440 | 0.400-0.480 | 7.00 |" in report
     # lowest with L_CS 0.75 > highest without 0.48 + the seed range 0.08
     assert "by more than 0.080 (the widest seed range, 0.080, floored at 0.02): **holds**" in report
+    assert ("the lowest of the 2 runs with L_CS scores 0.750, the highest of the 3 runs without "
+            "0.480; every run with L_CS ranks above every run without it.") in report
 
     rows[-1]["score_auc"] = 0.70                   # VT without L_CS now ranks within the margin
     pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    assert "**does not hold** (lowest with L_CS 0.750, highest without 0.700)" in (
-        write_report(tmp_path).read_text())
+    report = write_report(tmp_path).read_text()
+    assert "**does not hold** (lowest with L_CS 0.750, highest without 0.700)" in report
+    assert "the highest of the 3 runs without 0.700; every run with L_CS ranks above" in report
+    rows[-1]["score_auc"] = 0.76                   # and now a single run without it out-ranks one with it
+    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
+    assert "0.760; the two groups overlap." in write_report(tmp_path).read_text()
 
 
 def test_a_report_of_results_without_score_auc_has_no_l_cs_section(tmp_path):

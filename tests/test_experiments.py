@@ -66,6 +66,7 @@ def test_a_row_sharing_a_folder_finished_in_the_same_invocation_is_not_trained_a
     t5 = pd.read_csv(tmp_path / "results" / "table5.csv").set_index("row")
     assert t5.loc["stemnet / none", "run_dir"] == t4.loc["none", "run_dir"]
     assert t5.loc["stemnet / none", "err_px"] == t4.loc["none", "err_px"]
+    assert 0.0 <= t4.loc["none", "score_auc"] <= 1.0   # recorded by the run, not backfilled
     assert t5.loc["stemnet / none", "wall_s"] == 0 < t4.loc["none", "wall_s"]
 
 

@@ -126,7 +126,7 @@ def test_report_renders_tables_and_conclusions(tmp_path):
     assert "wins by more than 0.50 AP points (COCO AP column) or 0.10 px" in report
     assert "| all four together are best (beats every other Table 4 row) | yes | yes | 1 |" in report
     # a tie in AP is not a gain; err_px 5.5 vs 5.0 is worse
-    assert "| SH beats no distillation | no | no | 1 | SH: 31.00 AP / 5.50 px vs none: 31.00 / 5.00 |" in report
+    assert "| SH beats no distillation | no | no | 1 | n/a | SH: 31.00 AP / 5.50 px vs none: 31.00 / 5.00 |" in report
     # CS: +2 AP points over none and 1.0 px better: above both margins
     assert "| CS beats no distillation | yes | yes | 1 |" in report
     assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes | 1 |" in report
@@ -205,7 +205,22 @@ def test_report_margins_are_the_measured_seed_spread(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
     report = write_report(tmp_path).read_text()
     assert "among the rows run at 2 to 3 seeds is 3.00 AP points and 0.60 px" in report
-    assert "| CS beats no distillation | no | no | 1 |" in report
+    assert "| CS beats no distillation | no | no | 1 | n/a |" in report
+
+
+def test_report_says_beside_each_verdict_whether_the_seed_ranges_are_apart(tmp_path):
+    from distilkit.report import write_report
+
+    specs = {s.row: s for s in TABLES[4]()}
+    runs = {"none": [(0.001, 7.0), (0.002, 6.0)],
+            "SH": [(0.004, 5.5), (0.005, 6.5)],      # every seed above none by AP, not by err_px
+            "VT": [(0.002, 5.0), (0.006, 5.2)]}      # AP ties none's best seed: not apart
+    pd.DataFrame([{**specs[r].columns(), "seed": i, "AP": ap, "err_px": e, "paper_AP": 56.0}
+                  for r, seeds in runs.items() for i, (ap, e) in enumerate(seeds)]).to_csv(
+        tmp_path / "table4.csv", index=False)
+    report = write_report(tmp_path).read_text()
+    assert "| SH beats no distillation | no | no | 2 | AP |" in report
+    assert "| VT beats no distillation | no | yes | 2 | err_px |" in report
 
 
 def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results(tmp_path):

@@ -67,7 +67,29 @@ def test_a_row_sharing_a_folder_finished_in_the_same_invocation_is_not_trained_a
     assert t5.loc["stemnet / none", "run_dir"] == t4.loc["none", "run_dir"]
     assert t5.loc["stemnet / none", "err_px"] == t4.loc["none", "err_px"]
     assert 0.0 <= t4.loc["none", "score_auc"] <= 1.0   # recorded by the run, not backfilled
+    # the reused row carries the provenance of the run that trained it
+    for col in ("git_commit", "timestamp", "torch_version"):
+        assert t5.loc["stemnet / none", col] == t4.loc["none", col], col
     assert t5.loc["stemnet / none", "wall_s"] == 0 < t4.loc["none", "wall_s"]
+
+
+def test_a_reused_run_keeps_its_own_provenance_and_an_unknown_one_is_blank(tmp_path):
+    import json
+
+    from distilkit.experiments.runner import RUN_RECORD, _reused_row
+
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path)
+    job = jobs[0]
+    job.run_dir.mkdir(parents=True)
+    # a folder trained before run records existed: this invocation's commit would be a lie
+    assert _reused_row(job, {"AP": 0.1})["git_commit"] == ""
+    record = {"wall_s": 321.0, "git_commit": "0123abcd", "device": "cpu:x86_64x2",
+              "torch_version": "2.13.0+cpu", "timestamp": "2026-01-01T00:00:00+00:00"}
+    (job.run_dir / RUN_RECORD).write_text(json.dumps(record))
+    row = _reused_row(job, {"AP": 0.1})
+    assert {k: row[k] for k in ("git_commit", "device", "torch_version", "timestamp")} == {
+        k: record[k] for k in ("git_commit", "device", "torch_version", "timestamp")}
+    assert row["wall_s"] == 0.0 and row["AP"] == 0.1   # this invocation spent nothing on it
 
 
 @pytest.mark.notebook

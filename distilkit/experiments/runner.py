@@ -169,6 +169,36 @@ def _finished_metrics(job: Job) -> dict | None:
     return None
 
 
+RUN_RECORD = "run_record.json"      # where and when a run folder's run was trained
+PROVENANCE_KEYS = ("git_commit", "device", "torch_version", "timestamp")
+
+
+def _trained_row(job: Job, metrics: dict, wall_s: float) -> dict:
+    """The row of a run this invocation trained; its provenance is also kept in the run folder,
+    for the rows that reuse the run later."""
+    row = result_row(job, metrics, wall_s)
+    record = {"wall_s": row["wall_s"], **{k: row[k] for k in PROVENANCE_KEYS}}
+    (job.run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2))
+    return row
+
+
+def _reused_row(job: Job, metrics: dict) -> dict:
+    """The row of a run another row (or an earlier invocation) trained: wall_s 0, as this
+    invocation spent nothing on it, and the provenance of the run itself, not of this
+    invocation. A folder from before run records has no known commit: blank, not a wrong one."""
+    row = result_row(job, metrics, 0.0)
+    path = job.run_dir / RUN_RECORD
+    try:
+        record = json.loads(path.read_text()) if path.exists() else None
+    except ValueError:
+        record = None
+    if record is None:
+        row["git_commit"] = ""
+    else:
+        row.update({k: record[k] for k in PROVENANCE_KEYS if k in record})
+    return row
+
+
 def _teacher_dir(job: Job) -> Path | None:
     return Path(job.config.teacher).parent if job.config.teacher else None
 
@@ -191,7 +221,7 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
         """A row needing no training: already in its CSV, or (``reused``) its folder's run
         finished (Table 5 sharing Table 4's runs), recorded with wall_s 0."""
         if reused is not None:
-            append_row(job.csv, result_row(job, reused, 0.0))
+            append_row(job.csv, _reused_row(job, reused))
         finished.add(job.run_dir)
         if bar is not None:
             bar.update(1)
@@ -268,7 +298,7 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
                     fail(job, msg + f" (executed notebook: {job.run_dir / 'train_eval.ipynb'})")
                     continue
                 finished.add(job.run_dir)
-                append_row(job.csv, result_row(job, metrics, wall))
+                append_row(job.csv, _trained_row(job, metrics, wall))
                 log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: "
                     f"AP {metrics.get('AP', float('nan')):.3f} ({wall:.0f}s)")
                 if bar is not None:

@@ -379,3 +379,19 @@ def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path
     assert written["results_dir"] == "results"              # a clone's own results/
     assert written["runs_dir"] == str(tmp_path / "runs")     # outside the repository: kept as given
     assert written["wall_s"] == 1.0
+
+
+def test_provenance_records_exactly_the_run_provenance_keys():
+    from distilkit.experiments.results import RUN_PROVENANCE, provenance
+
+    assert tuple(provenance()) == RUN_PROVENANCE
+
+
+def test_backfill_names_a_row_whose_checkpoint_is_gone_and_writes_nothing(tmp_path):
+    from distilkit.experiments.backfill import backfill_score_auc
+
+    results = _results_of(tmp_path / "runs" / "gone", tmp_path, 5.0)
+    before = (results / "teachers.csv").read_text()
+    with pytest.raises(FileNotFoundError, match=r"teachers.csv row 0: no checkpoint at .*gone/last.pt"):
+        backfill_score_auc(results, tmp_path / "runs", progress=False)
+    assert (results / "teachers.csv").read_text() == before

@@ -38,7 +38,12 @@ def device_name() -> str:
     return f"cpu:{platform.machine()}x{os.cpu_count()}"
 
 
+# what provenance() records: where and when a run was trained
+RUN_PROVENANCE = ("git_commit", "device", "torch_version", "timestamp")
+
+
 def provenance() -> dict:
+    """One value per RUN_PROVENANCE key, for this process, now."""
     return {"git_commit": git_commit(), "device": device_name(), "torch_version": torch.__version__,
             "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 

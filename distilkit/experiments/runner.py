@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, teacher_run, teachers_needed
 from distilkit.experiments.locks import exclusive
-from distilkit.experiments.results import METRICS, append_row, done_keys, provenance
+from distilkit.experiments.results import (METRICS, RUN_PROVENANCE, append_row, done_keys,
+                                           provenance)
 
 
 @dataclass
@@ -170,14 +171,13 @@ def _finished_metrics(job: Job) -> dict | None:
 
 
 RUN_RECORD = "run_record.json"      # where and when a run folder's run was trained
-PROVENANCE_KEYS = ("git_commit", "device", "torch_version", "timestamp")
 
 
 def _trained_row(job: Job, metrics: dict, wall_s: float) -> dict:
     """The row of a run this invocation trained; its provenance is also kept in the run folder,
     for the rows that reuse the run later."""
     row = result_row(job, metrics, wall_s)
-    record = {"wall_s": row["wall_s"], **{k: row[k] for k in PROVENANCE_KEYS}}
+    record = {"wall_s": row["wall_s"], **{k: row[k] for k in RUN_PROVENANCE}}
     (job.run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2))
     return row
 
@@ -195,7 +195,7 @@ def _reused_row(job: Job, metrics: dict) -> dict:
     if record is None:
         row["git_commit"] = ""
     else:
-        row.update({k: record[k] for k in PROVENANCE_KEYS if k in record})
+        row.update({k: record[k] for k in RUN_PROVENANCE if k in record})
     return row
 
 

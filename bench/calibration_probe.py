@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--teacher", default=None, help="teacher checkpoint for --losses")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: the cpu profile's (16); warm-up stays 300 iterations")
     p.add_argument("--milestones", default="", help="comma list of (fractional) epochs")
     p.add_argument("--sigma", type=float, default=CPU.heatmap_sigma)
     p.add_argument("--paper-augment", action="store_true",
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     milestones = tuple(float(m) for m in args.milestones.split(",") if m)
     schedule = replace(CPU.teacher_schedule if args.heatmap else CPU.student_schedule,
                        lr=args.lr, epochs=args.epochs, milestones=milestones)
+    if args.batch_size:
+        schedule = replace(schedule, batch_size=args.batch_size)
     PROFILES["probe"] = replace(CPU, name="probe", heatmap_sigma=args.sigma,
                                 teacher_schedule=schedule, student_schedule=schedule,
                                 augment=AugmentConfig() if args.paper_augment else CPU.augment)
@@ -79,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
                          teacher=args.teacher, seed=args.seed, data_root=str(root), progress=False)
     metrics = fit(config)
     result = {"scenes": args.scenes, "model": args.model, "epochs": args.epochs, "lr": args.lr,
+              "batch_size": schedule.batch_size,
               "milestones": milestones, "sigma": args.sigma, "paper_augment": args.paper_augment,
               **{k: metrics.get(k) for k in ("AP", "err_px", "PCK10")}}
     print(json.dumps(result))

@@ -81,7 +81,7 @@ CPU = Profile(
     # (results/cpu_students6_tilted/) took 121 min; on the upright scenes with light augmentation
     # a plain student reaches in 4 epochs a lower error than it did there in 6
     # (results/scenes_side_experiment.csv). Batch 8 (twice the steps) was run in full and
-    # kept out: as many claims held, the seed spread grew and the run took 114 min, not 89
+    # kept out: the seed spread grew, one claim fewer held by AP, and it took 114 min, not 89
     # (results/cpu_students4_b8/).
     student_schedule=Schedule(epochs=4, batch_size=16, lr=1e-3, warmup_iters=300,
                               milestones=(3.5,)),

@@ -65,7 +65,7 @@ def plot_component_gains(summary4: pd.DataFrame, *, err_margin: float | None = N
 
     Left: AP points, ours beside the paper's. Right: the err_px reduction (ours only; the paper
     reports no such number), where the noise margin is drawn: a bar must clear it to count.
-    The right panel is the readable one while the students' AP is still near zero.
+    The right panel is the readable one while the students' AP is low.
     """
     fig, (ax_ap, ax_err) = plt.subplots(1, 2, figsize=(12, 4))
     rows = summary4[summary4["row"] != "none"].reset_index(drop=True)
@@ -129,7 +129,7 @@ def plot_ap_vs_error(curve: pd.DataFrame, runs: pd.DataFrame):
 
 def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
                              teachers: pd.DataFrame) -> list[str]:
-    """Why the AP column is near zero: the tolerance curve, where the committed side
+    """Why the AP column is low: the tolerance curve, where the committed side
     measurement (``bench/ap_vs_error.py``) is in the results folder."""
     path = results_dir / "ap_vs_error.csv"
     if not path.exists():
@@ -166,7 +166,7 @@ def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
                  "as errors concentrated on a few keypoints or instances do. At this input size "
                  "AP separates models only once their error nears the curve's knee, and `err_px` "
                  "is the readable measure until then.")
-    return ["## Why AP is near zero here", "", text,
+    return ["## How much error COCO AP tolerates here", "", text,
             "", "![AP vs error](figures/ap_vs_error.png)", ""]
 
 
@@ -309,7 +309,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
               "with full-size models, so compare directions and relative gains, not absolute values.",
               "`err_px` (mean keypoint error in input pixels on ground-truth boxes, lower is better) and",
               "`PCK10` (% of labelled keypoints within 0.1 x the input height) are a diagnostic the paper",
-              "does not report: they separate models whose AP is still near zero. `score_auc` (AUROC of",
+              "does not report: they separate models whose AP is still low. `score_auc` (AUROC of",
               "the per-keypoint scores against PCK10-correctness) is what the score loss L_CS trains.", ""]
     if len(teachers):
         shown = teachers.assign(AP=teachers["AP"] * 100)
@@ -355,7 +355,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
     lines.append("")
     if cs_section:
         lines += ["L_CS has no direct gradient to the coordinates, so neither column can credit it while AP "
-                  "is near zero; "
+                  "is low; "
                   "what it does learn is judged above (`score_auc`).", ""]
     out = results_dir / "REPORT.md"
     out.write_text("\n".join(lines))

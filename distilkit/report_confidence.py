@@ -5,7 +5,7 @@ In the paper L_CS alone adds 7.2 AP (Table 4). It has no direct gradient to a co
 teacher's heatmap is read at the rounded predicted location): the student's per-keypoint
 score learns to read the teacher's heatmap where the student points, and the
 instance score of Eq. 3 (box score x mean of the keypoint scores above 0.2) ranks good poses above bad
-ones. Ranking only moves AP once AP is well above zero, so at a scale where AP sits near zero
+ones. Ranking only moves AP once AP is well above zero, so at a scale where AP is low
 the section judges the mechanism itself: ``score_auc``, the AUROC of the scores against
 per-keypoint correctness (PCK10 on ground-truth boxes; 0.5 = uninformative).
 """
@@ -71,7 +71,7 @@ def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
     lines = ["## What L_CS does here: a confidence that ranks the student's keypoints", "",
              "The score loss has no direct gradient to the coordinates; its AP gain in the paper comes "
              "through Eq. 3's "
-             "instance score, which cannot show while AP is near zero. `score_auc` measures the "
+             "instance score, which shows little while AP is low. `score_auc` measures the "
              "mechanism instead: the AUROC of a model's per-keypoint scores against whether each "
              "keypoint is within 0.1 x the input height of the truth (ground-truth boxes; 0.5 = the "
              "scores say nothing, 1 = every right keypoint outscores every wrong one).", "",

@@ -256,13 +256,14 @@ def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results
     specs5 = {s.row: s for s in TABLES[5]()}
     pd.DataFrame([{**specs5["stemnet / none"].columns(), "seed": 0, "AP": 0.0, "err_px": 7.0,
                    "paper_AP": 56.0}]).to_csv(tmp_path / "table5.csv", index=False)
-    assert "Why AP is near zero" not in write_report(tmp_path).read_text()
+    assert "How much error COCO AP tolerates" not in write_report(tmp_path).read_text()
 
     pd.DataFrame([{"input_size": "64x48", "err_px": e, "face_scale": f, "AP": ap}
                   for f, curve in ((1.0, [(0, 1.0), (4, 0.02), (5, 0.005), (8, 0.0)]),
                                    (0.0, [(0, 1.0), (4, 0.4), (5, 0.2), (8, 0.02)]))
                   for e, ap in curve]).to_csv(tmp_path / "ap_vs_error.csv", index=False)
     report = write_report(tmp_path).read_text()
+    assert "## How much error COCO AP tolerates here" in report
     assert "is below 1 AP point from a mean error of 5 px" in report
     assert "Our models lie between 6.00 and 7.00 px" in report
     # "all" (1 AP at 6 px) is above the uniform curve (0.5 -> 0 AP there); "none" (0 AP) is not

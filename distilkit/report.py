@@ -10,6 +10,7 @@ import pandas as pd
 
 from distilkit.experiments.grid import TABLES
 from distilkit.report_confidence import score_ranking_section
+from distilkit.viz.figures import PDF_METADATA
 
 BASELINE = {  # row -> the row its improvement is measured against
     4: lambda row: "none (L1)" if "(L1)" in row else "none",
@@ -146,7 +147,7 @@ def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
                                      "student"))
     fig = plot_ap_vs_error(curve, runs)
     fig.savefig(fig_dir / "ap_vs_error.png", dpi=130)
-    fig.savefig(fig_dir / "ap_vs_error.pdf")
+    fig.savefig(fig_dir / "ap_vs_error.pdf", metadata=PDF_METADATA)
     plt.close(fig)
     uniform = curve[curve["face_scale"] == 1].sort_values("err_px")
     below = uniform[uniform["AP"] < 0.01]
@@ -325,7 +326,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
     if not s[4].empty and "improv" in s[4]:
         fig = plot_component_gains(s[4], err_margin=noise["err"])
         fig.savefig(fig_dir / "table4_component_gain.png", dpi=130)
-        fig.savefig(fig_dir / "table4_component_gain.pdf")
+        fig.savefig(fig_dir / "table4_component_gain.pdf", metadata=PDF_METADATA)
         plt.close(fig)
         lines += ["![AP and err_px gain per component](figures/table4_component_gain.png)", ""]
     if noise["seeds"] > 1:

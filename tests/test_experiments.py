@@ -396,3 +396,27 @@ def test_backfill_names_a_row_whose_checkpoint_is_gone_and_writes_nothing(tmp_pa
     with pytest.raises(FileNotFoundError, match=r"teachers.csv row 0: no checkpoint at .*gone/last.pt"):
         backfill_score_auc(results, tmp_path / "runs", progress=False)
     assert (results / "teachers.csv").read_text() == before
+
+
+def test_results_csv_keeps_the_papers_row_order_whatever_order_runs_finish_in(tmp_path):
+    from distilkit.experiments.results import append_row, read_rows
+
+    csv_path = tmp_path / "table4.csv"
+    finished = [("all", 1), ("none", 0), ("all (L1)", 0), ("all", 0), ("CS", 0), ("none", 2),
+                ("all", 2), ("none", 1)]
+    for label, seed in finished:
+        append_row(csv_path, {"table": 4, "row": label, "seed": seed, "config_hash": label, "AP": 0.1})
+    append_row(csv_path, {"table": 4, "row": "my probe", "seed": 0, "config_hash": "p", "AP": 0.2})
+    order = [(r["row"], int(r["seed"])) for r in read_rows(csv_path)]
+    assert order == [("none", 0), ("none", 1), ("none", 2), ("CS", 0), ("all", 0), ("all", 1),
+                     ("all", 2), ("all (L1)", 0), ("my probe", 0)]
+
+
+def test_a_teacher_row_comes_first_in_the_table_it_is_written_to(tmp_path):
+    from distilkit.experiments.results import append_row, read_rows
+
+    csv_path = tmp_path / "table6.csv"
+    for label in ("DeepPose + Simulated Heatmaps", "DeepPose", "SimpleBaseline (teacher)"):
+        append_row(csv_path, {"table": 6, "row": label, "seed": 0, "config_hash": label, "AP": 0.1})
+    assert [r["row"] for r in read_rows(csv_path)] == [
+        "SimpleBaseline (teacher)", "DeepPose", "DeepPose + Simulated Heatmaps"]

@@ -89,11 +89,32 @@ def append_row(path: str | Path, row: dict) -> None:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        for r in rows + [row]:
+        for r in _in_table_order(rows + [row]):
             writer.writerow({k: _fmt(r.get(k, "")) for k in header})
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         tmp.write_text(buf.getvalue())
         os.replace(tmp, path)
+
+
+def _in_table_order(rows: list[dict]) -> list[dict]:
+    """Grid rows in the paper's order, seeds ascending within a row, whatever order parallel
+    runs finished in: two runs of the same grid write the same file. Rows outside the grids
+    (e.g. ad hoc ``train_eval`` runs) follow, in the order they were written."""
+    from distilkit.experiments.grid import row_order
+
+    ranks: dict[tuple[str, str], int] = {}
+    for table in sorted({str(r.get("table")) for r in rows if str(r.get("table")).isdigit()}, key=int):
+        for label in row_order(int(table)):
+            ranks[(table, label)] = len(ranks)
+
+    def key(item: tuple[int, dict]) -> tuple[int, int]:
+        i, r = item
+        rank = ranks.get((str(r.get("table")), str(r.get("row"))))
+        seed = str(r.get("seed", ""))
+        if rank is None or not seed.isdigit():
+            return len(ranks) + i, 0
+        return rank, int(seed)
+    return [r for _, r in sorted(enumerate(rows), key=key)]
 
 
 def _fmt(v):

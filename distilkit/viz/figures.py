@@ -22,6 +22,10 @@ def resolve_path(path: str | Path, base: str | Path = NOTEBOOKS) -> Path:
     return p if p.is_absolute() else (Path(base) / p).resolve()
 
 
+# no creation date: a re-run that draws the same figure writes the same bytes
+PDF_METADATA = {"CreationDate": None}
+
+
 def save_png_pdf(fig: plt.Figure, out_dir: str | Path, name: str, *, dpi: int = 150
                  ) -> tuple[Path, Path]:
     """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` (folder created); return both."""
@@ -30,7 +34,7 @@ def save_png_pdf(fig: plt.Figure, out_dir: str | Path, name: str, *, dpi: int = 
     stem = name[:-4] if name.endswith((".png", ".pdf")) else name
     png, pdf = out / f"{stem}.png", out / f"{stem}.pdf"
     fig.savefig(png, dpi=dpi, bbox_inches="tight")
-    fig.savefig(pdf, bbox_inches="tight")
+    fig.savefig(pdf, bbox_inches="tight", metadata=PDF_METADATA)
     return png, pdf
 
 

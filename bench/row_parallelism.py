@@ -30,10 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def train_rows(out: Path, seeds: list[int], threads: int, teacher: str | None,
-               train_instances: int, val_instances: int) -> None:
-    """The worker: train ``seeds`` one after another in this process with ``threads`` (the
-    benchmark gives each worker one row)."""
+def train_row(out: Path, seed: int, threads: int, teacher: str | None,
+              train_instances: int, val_instances: int) -> None:
+    """The worker: one row, in this process, with ``threads``."""
     import torch
 
     from distilkit.engine import TrainConfig, fit
@@ -41,16 +40,14 @@ def train_rows(out: Path, seeds: list[int], threads: int, teacher: str | None,
 
     torch.set_num_threads(threads)
     losses = LossConfig(kt=True, vt=True, sh=True, cs=True) if teacher else LossConfig()
-    for seed in seeds:
-        fit(TrainConfig(out_dir=str(out / f"s{seed}"), model="distilpose-s", profile="cpu",
-                        losses=losses, teacher=teacher, seed=seed, epochs=1,
-                        max_train_instances=train_instances, max_val_instances=val_instances,
-                        progress=False))
+    fit(TrainConfig(out_dir=str(out), model="distilpose-s", profile="cpu", losses=losses,
+                    teacher=teacher, seed=seed, epochs=1, max_train_instances=train_instances,
+                    max_val_instances=val_instances, progress=False))
 
 
-def _worker_cmd(out: Path, seeds: list[int], threads: int, args) -> list[str]:
+def _worker_cmd(out: Path, seed: int, threads: int, args) -> list[str]:
     cmd = [sys.executable, __file__, "--worker", "--out", str(out), "--threads", str(threads),
-           "--seeds", ",".join(map(str, seeds)), "--train-instances", str(args.train_instances),
+           "--seed", str(seed), "--train-instances", str(args.train_instances),
            "--val-instances", str(args.val_instances)]
     return cmd + (["--teacher", args.teacher] if args.teacher else [])
 
@@ -61,15 +58,15 @@ def run_layout(layout: str, scratch: Path, args) -> tuple[float, float]:
     which this short budget inflates beside an 8-epoch row."""
     t0 = time.perf_counter()
     if layout == "2x1":
-        procs = [subprocess.Popen(_worker_cmd(scratch / f"p{seed}", [seed], 1, args)) for seed in (0, 1)]
+        procs = [subprocess.Popen(_worker_cmd(scratch / f"s{seed}", seed, 1, args)) for seed in (0, 1)]
         codes = [p.wait() for p in procs]
     else:
-        codes = [subprocess.call(_worker_cmd(scratch / f"p{seed}", [seed], 2, args)) for seed in (0, 1)]
+        codes = [subprocess.call(_worker_cmd(scratch / f"s{seed}", seed, 2, args)) for seed in (0, 1)]
     wall = time.perf_counter() - t0
     if any(codes):
         raise SystemExit(f"layout {layout}: a worker failed (exit codes {codes}); see its output above")
     per_row = []
-    for metrics in sorted(scratch.glob("p*/s*/metrics.csv")):
+    for metrics in sorted(scratch.glob("s*/metrics.csv")):
         with open(metrics, newline="") as f:
             per_row.append(sum(float(r["epoch_s"]) for r in csv.DictReader(f)))
     # 2x1 trains both rows at once, 1x2 one after the other
@@ -86,13 +83,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
-    p.add_argument("--seeds", default="0", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.teacher and not Path(args.teacher).is_file():
         p.error(f"--teacher {args.teacher}: no such checkpoint")
     if args.worker:
-        train_rows(Path(args.out), [int(s) for s in args.seeds.split(",")], args.threads, args.teacher,
-                   args.train_instances, args.val_instances)
+        train_row(Path(args.out), args.seed, args.threads, args.teacher, args.train_instances,
+                  args.val_instances)
         return {}
 
     walls: dict[str, list[float]] = {"2x1": [], "1x2": []}
@@ -106,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
             walls[layout].append(wall)
             trains[layout].append(train_s)
             rows.append({"round": rnd, "layout": layout, "wall_s": round(wall, 2),
-                         "train_wall_s": round(trains[layout][-1], 2)})
+                         "train_wall_s": round(train_s, 2)})
             print(json.dumps(rows[-1]), flush=True)
     med = {k: statistics.median(v) for k, v in walls.items()}
     med_train = {k: statistics.median(v) for k, v in trains.items()}

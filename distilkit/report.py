@@ -10,7 +10,7 @@ import pandas as pd
 
 from distilkit.experiments.grid import TABLES
 from distilkit.report_confidence import score_ranking_section
-from distilkit.viz.figures import PDF_METADATA
+from distilkit.viz.figures import save_png_pdf
 
 BASELINE = {  # row -> the row its improvement is measured against
     4: lambda row: "none (L1)" if "(L1)" in row else "none",
@@ -146,8 +146,7 @@ def _error_tolerance_section(results_dir: Path, fig_dir: Path, s: dict,
     runs = runs.assign(kind=np.where(runs["row"].str.contains("teacher", case=False), "teacher",
                                      "student"))
     fig = plot_ap_vs_error(curve, runs)
-    fig.savefig(fig_dir / "ap_vs_error.png", dpi=130)
-    fig.savefig(fig_dir / "ap_vs_error.pdf", metadata=PDF_METADATA)
+    save_png_pdf(fig, fig_dir, "ap_vs_error", dpi=130, tight=False)
     plt.close(fig)
     uniform = curve[curve["face_scale"] == 1].sort_values("err_px")
     below = uniform[uniform["AP"] < 0.01]
@@ -286,7 +285,7 @@ def _md_table(df: pd.DataFrame, cols: list[str]) -> str:
 
 def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> Path:
     results_dir = Path(results_dir)
-    fig_dir = Path(fig_dir or results_dir / "figures")
+    fig_dir = Path(fig_dir or results_dir / "figures").resolve()  # save_png_pdf: relative = notebooks/
     fig_dir.mkdir(parents=True, exist_ok=True)
     raw = {t: load_table(results_dir, t) for t in (4, 5, 6)}
     s = {t: summarize(raw[t], t) for t in (4, 5, 6)}
@@ -325,8 +324,7 @@ def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> 
     noise = noise_margins(raw[4])
     if not s[4].empty and "improv" in s[4]:
         fig = plot_component_gains(s[4], err_margin=noise["err"])
-        fig.savefig(fig_dir / "table4_component_gain.png", dpi=130)
-        fig.savefig(fig_dir / "table4_component_gain.pdf", metadata=PDF_METADATA)
+        save_png_pdf(fig, fig_dir, "table4_component_gain", dpi=130, tight=False)
         plt.close(fig)
         lines += ["![AP and err_px gain per component](figures/table4_component_gain.png)", ""]
     if noise["seeds"] > 1:

@@ -117,7 +117,7 @@ def teacher_run(key: str) -> RunSpec:
 def row_order(table: int) -> list[str]:
     """The row labels of a table's results CSV in the order the paper prints them, the
     teachers written to it first (table 0 is ``teachers.csv``)."""
-    teachers = [teacher_run(k).row for k in TEACHERS if teacher_run(k).table == table]
+    teachers = [run.row for run in map(teacher_run, TEACHERS) if run.table == table]
     return teachers + ([s.row for s in TABLES[table]()] if table in TABLES else [])
 
 

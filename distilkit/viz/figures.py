@@ -26,15 +26,17 @@ def resolve_path(path: str | Path, base: str | Path = NOTEBOOKS) -> Path:
 PDF_METADATA = {"CreationDate": None}
 
 
-def save_png_pdf(fig: plt.Figure, out_dir: str | Path, name: str, *, dpi: int = 150
-                 ) -> tuple[Path, Path]:
-    """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` (folder created); return both."""
+def save_png_pdf(fig: plt.Figure, out_dir: str | Path, name: str, *, dpi: int = 150,
+                 tight: bool = True) -> tuple[Path, Path]:
+    """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` (folder created); return both.
+    ``tight``: crop to the drawn content (``bbox_inches="tight"``) instead of the figure size."""
     out = resolve_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = name[:-4] if name.endswith((".png", ".pdf")) else name
     png, pdf = out / f"{stem}.png", out / f"{stem}.pdf"
-    fig.savefig(png, dpi=dpi, bbox_inches="tight")
-    fig.savefig(pdf, bbox_inches="tight", metadata=PDF_METADATA)
+    bbox = "tight" if tight else None
+    fig.savefig(png, dpi=dpi, bbox_inches=bbox)
+    fig.savefig(pdf, bbox_inches=bbox, metadata=PDF_METADATA)
     return png, pdf
 
 

@@ -396,6 +396,19 @@ def test_save_png_pdf_writes_both(tmp_path):
     assert png.stat().st_size > 1000 and pdf.read_bytes()[:4] == b"%PDF"
 
 
+@pytest.mark.parametrize("tight", [True, False])
+def test_drawing_the_same_figure_twice_writes_the_same_bytes(tmp_path, tight):
+    from distilkit.viz.figures import save_png_pdf
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 3])
+    first = save_png_pdf(fig, tmp_path / "a", "fig", tight=tight)
+    second = save_png_pdf(fig, tmp_path / "b", "fig", tight=tight)
+    plt.close(fig)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    assert b"CreationDate" not in first[1].read_bytes()
+
+
 def test_main_job_checkpoints_follow_table4_run_dirs(tmp_path):
     from distilkit.viz.checkpoints import ensure_checkpoints, main_job_checkpoints
 

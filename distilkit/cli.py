@@ -38,8 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except _user_errors() as err:  # bad input: one line naming the file, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors about the user's input or machine, each naming the file or folder it concerns."""
+    from distilkit.checkpoint import CheckpointWriteError, UnsafeCheckpointError
+    from distilkit.data.errors import DataError
+    from distilkit.experiments.locks import FolderBusyError
+    return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from distilkit.profiles import PROFILES
 
@@ -20,6 +21,17 @@ def metrics_json(metrics: dict) -> str:
     return json.dumps(clean)
 
 
+def _one_writer(out_dir: str):
+    """The run folder's one-writer lock (the table runner takes the same one); under torchrun
+    only rank 0 writes the folder, so only it holds the lock."""
+    import contextlib
+
+    from distilkit.experiments.locks import exclusive
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return exclusive(Path(out_dir) / ".lock", wait=False)
+
+
 def _train(args: argparse.Namespace) -> int:
     from distilkit.engine import NonFiniteLossError, TrainConfig, fit
     from distilkit.losses import parse_loss_switches
@@ -32,7 +44,8 @@ def _train(args: argparse.Namespace) -> int:
         amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
         max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances)
     try:
-        metrics = fit(config)
+        with _one_writer(args.out):
+            metrics = fit(config)
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

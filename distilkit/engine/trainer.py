@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from distilkit.checkpoint import atomic_torch_save, load_checkpoint, rng_state, set_rng_state, unwrap
+from distilkit.checkpoint import (atomic_file, atomic_torch_save, atomic_write_text, load_checkpoint,
+                                  rng_state, set_rng_state, unwrap)
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
@@ -26,6 +27,7 @@ from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cle
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
+from distilkit.provenance import write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,10 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     header: list[str] = []
     for r in rows:
         header += [k for k in r if k not in header]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=header, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _append_csv(path: Path, row: dict) -> None:
@@ -115,6 +115,7 @@ def fit(config: TrainConfig) -> dict:
 
 
 def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, device_type: str) -> dict:
+    t_start = time.perf_counter()
     device = resolve_device(config.device, info)
     if profile.threads and device.type == "cpu":
         torch.set_num_threads(profile.threads)
@@ -151,7 +152,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
     autocast, needs_scaler = autocast_for(device, config.amp)
     scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
 
-    start_epoch, best_ap, metrics = 0, -1.0, {}
+    start_epoch, best_ap, metrics, elapsed_before = 0, -1.0, {}, 0.0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     metrics_csv = out_dir / "metrics.csv"
     if config.resume and last_path.exists():
@@ -167,18 +168,22 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
             scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         start_epoch, best_ap, metrics = ckpt["epoch"], ckpt["best_ap"], ckpt.get("metrics", {})
+        elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         if info.is_main:
             _truncate_metrics(metrics_csv, start_epoch)
             log.info("resumed %s at epoch %d", last_path, start_epoch)
     elif info.is_main and metrics_csv.exists():
         metrics_csv.unlink()  # a fresh run in an old folder starts a fresh curve
 
+    def elapsed() -> float:  # wall seconds over every session of this run
+        return elapsed_before + time.perf_counter() - t_start
+
     def checkpoint(epoch: int, *, full: bool) -> dict:
         ckpt = {"model_name": model_name, "model_overrides": dict(config.model_overrides),
                 "config": config.to_dict(), "config_hash": config.hash(),
                 "resume_key": config.resume_key(), "epoch": epoch,
                 "state_dict": unwrap(model).state_dict(), "metrics": metrics, "best_ap": best_ap,
-                "data_root": str(root)}
+                "data_root": str(root), "elapsed_s": elapsed()}
         if full:
             ckpt.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         scaler=scaler.state_dict() if scaler is not None else None, rng=rng_state())
@@ -265,6 +270,8 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
                                        flip_test=config.flip_test, autocast=autocast)
         final.update(all_reduce_mean(local, info))
     if info.is_main:
-        (out_dir / "final_metrics.json").write_text(json.dumps(
+        # the record first: a process killed between the two leaves no finished run without it
+        write_run_record(out_dir, elapsed())
+        atomic_write_text(out_dir / "final_metrics.json", json.dumps(
             {"model": model_name, "config_hash": config.hash(), **final}, indent=2))
     return final

@@ -21,10 +21,18 @@ class FolderBusyError(RuntimeError):
     """Another process holds the lock (a run folder being trained elsewhere)."""
 
 
+def _holder_pid(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 @contextlib.contextmanager
 def exclusive(lock_path: str | Path, *, wait: bool = True):
     """Hold an exclusive lock on ``lock_path`` (created if missing) for the ``with`` block.
 
+    The holder writes its pid into the lock file, so a refused process can name it.
     ``wait=False`` raises FolderBusyError at once instead of waiting for the holder.
     """
     lock_path = Path(lock_path)
@@ -35,8 +43,11 @@ def exclusive(lock_path: str | Path, *, wait: bool = True):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise FolderBusyError(f"{lock_path.parent} is in use by another process "
-                                      f"(lock {lock_path.name}); run again when it has finished") from None
+                raise FolderBusyError(f"{lock_path.parent} is in use by another process (pid "
+                                      f"{_holder_pid(fd)}, lock {lock_path.name}); run again when "
+                                      "it has finished") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -2,50 +2,16 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import os
-import platform
-import subprocess
 from pathlib import Path
 
-import torch
-
 from distilkit.experiments.locks import exclusive
+from distilkit.provenance import RUN_PROVENANCE, device_name, git_commit, provenance  # noqa: F401
 
 METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 PROVENANCE = ("paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
               "torch_version", "timestamp")
-
-
-def git_commit(cwd: str | Path | None = None) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd or Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10)
-        commit = out.stdout.strip() or "unknown"
-        # results/ is written by the runs themselves; only code changes make a run "dirty"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                ":(top,exclude)results"],
-                               cwd=cwd or Path(__file__).parent, capture_output=True, text=True, timeout=10)
-        return commit + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"cpu:{platform.machine()}x{os.cpu_count()}"
-
-
-# what provenance() records: where and when a run was trained
-RUN_PROVENANCE = ("git_commit", "device", "torch_version", "timestamp")
-
-
-def provenance() -> dict:
-    """One value per RUN_PROVENANCE key, for this process, now."""
-    return {"git_commit": git_commit(), "device": device_name(), "torch_version": torch.__version__,
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 def read_rows(path: str | Path) -> list[dict]:

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, teacher_run, teachers_needed
 from distilkit.experiments.locks import exclusive
-from distilkit.experiments.results import (METRICS, RUN_PROVENANCE, append_row, done_keys,
-                                           provenance)
+from distilkit.experiments.results import METRICS, append_row, done_keys, provenance
+from distilkit.provenance import RUN_PROVENANCE, RUN_RECORD, read_run_record  # noqa: F401
 
 
 @dataclass
@@ -170,28 +170,22 @@ def _finished_metrics(job: Job) -> dict | None:
     return None
 
 
-RUN_RECORD = "run_record.json"      # where and when a run folder's run was trained
-
-
 def _trained_row(job: Job, metrics: dict, wall_s: float) -> dict:
-    """The row of a run this invocation trained; its provenance is also kept in the run folder,
-    for the rows that reuse the run later."""
+    """The row of a run this invocation trained: the notebook's wall time, and the provenance
+    the run recorded in its folder (this process's, where an older notebook wrote none)."""
     row = result_row(job, metrics, wall_s)
-    record = {"wall_s": row["wall_s"], **{k: row[k] for k in RUN_PROVENANCE}}
-    (job.run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2))
+    record = read_run_record(job.run_dir)
+    if record is not None:
+        row.update({k: record[k] for k in RUN_PROVENANCE if k in record})
     return row
 
 
 def _reused_row(job: Job, metrics: dict) -> dict:
-    """The row of a run another row (or an earlier invocation) trained: wall_s 0, as this
-    invocation spent nothing on it, and the provenance of the run itself, not of this
-    invocation. A folder from before run records has no known commit: blank, not a wrong one."""
-    row = result_row(job, metrics, 0.0)
-    path = job.run_dir / RUN_RECORD
-    try:
-        record = json.loads(path.read_text()) if path.exists() else None
-    except ValueError:
-        record = None
+    """The row of a run another row, an earlier or an interrupted invocation trained: the wall
+    time and provenance the run recorded in its folder, not this invocation's. A folder from
+    before run records has no known commit or time: blank, not a wrong one."""
+    record = read_run_record(job.run_dir)
+    row = result_row(job, metrics, float(record.get("wall_s", 0.0)) if record else 0.0)
     if record is None:
         row["git_commit"] = ""
     else:

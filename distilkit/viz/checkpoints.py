@@ -87,10 +87,12 @@ def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Pat
 
 def _loads(path: Path) -> bool:
     """Whether the current code can rebuild the model a cached checkpoint holds."""
-    from distilkit.checkpoint import load_model_from_checkpoint
+    from distilkit.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
 
     try:
         load_model_from_checkpoint(path)
+    except UnsafeCheckpointError:
+        raise  # a file that would run code is never silently trained over: the user must see it
     except (RuntimeError, ValueError, KeyError, TypeError):
         return False
     return True

@@ -187,3 +187,12 @@ def test_a_run_that_finished_keeps_its_provenance_when_the_batch_that_started_it
     assert float(row["wall_s"]) == record["wall_s"] > 0
     for key in ("git_commit", "device", "torch_version", "timestamp"):
         assert row[key] == str(record[key]), key
+
+
+def test_a_killed_writers_temporary_is_removed_when_the_folder_is_trained_again(tmp_path, smoke_root):
+    stale = tmp_path / ".last.pt.tmp99999"
+    stale.write_bytes(b"half a checkpoint")
+    fit(TrainConfig(out_dir=str(tmp_path), model="distilpose-s", profile="smoke", epochs=1,
+                    data_root=str(smoke_root), progress=False))
+    assert not stale.exists()
+    assert not list(tmp_path.glob(".*.tmp*"))

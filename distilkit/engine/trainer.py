@@ -95,6 +95,15 @@ def _truncate_metrics(path: Path, last_epoch: int) -> None:
         _write_rows(path, [r for r in rows if int(r["epoch"]) <= last_epoch])
 
 
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Half-written files of a process that was killed mid-save (``.last.pt.tmp<pid>``): a run
+    folder has one writer, so at its start none belongs to a live write."""
+    for tmp in out_dir.glob(".*.tmp*"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            log.info("removed %s, left by a write that was interrupted", tmp)
+
+
 def fit(config: TrainConfig) -> dict:
     """Train (or resume) the run described by ``config``; returns the final metrics."""
     profile = config.resolved_profile()
@@ -121,6 +130,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
         torch.set_num_threads(profile.threads)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out_dir)
     _seed_everything(config.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)

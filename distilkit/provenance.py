@@ -1,6 +1,6 @@
 """Where and when a run was trained: commit, device, torch, time, kept in its own folder.
 
-The run writes ``run_record.json`` itself when it finishes, before ``final_metrics.json``, so
+The run writes ``run.json`` itself when it finishes, before ``final_metrics.json``, so
 whatever interrupts the process that started it (Ctrl-C on ``reproduce``, a kill), a finished
 run keeps its own provenance and wall time; a later invocation that finds the finished folder
 reads them back instead of recording itself.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-RUN_RECORD = "run_record.json"
+RUN_RECORD = "run.json"
 # what provenance() records: where and when a run was trained
-RUN_PROVENANCE = ("git_commit", "device", "torch_version", "timestamp")
+RUN_PROVENANCE = ("git_commit", "device", "torch_version", "timestamp", "host")
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -44,14 +44,19 @@ def device_name() -> str:
 def provenance() -> dict:
     """One value per RUN_PROVENANCE key, for this process, now."""
     return {"git_commit": git_commit(), "device": device_name(), "torch_version": torch.__version__,
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "timestamp": now_iso(), "host": platform.node()}
 
 
-def write_run_record(run_dir: str | Path, wall_s: float) -> dict:
-    """Record this process's provenance and the run's wall time (all its sessions) in its folder."""
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_run_record(run_dir: str | Path, *, wall_s: float, started: str) -> dict:
+    """Record the run's wall time over all its sessions, when it started, and this finishing
+    process's provenance (``timestamp`` is when it finished) in its folder."""
     from distilkit.checkpoint import atomic_write_text
 
-    record = {"wall_s": round(float(wall_s), 1), **provenance()}
+    record = {"wall_s": round(float(wall_s), 1), "started": started, **provenance()}
     atomic_write_text(Path(run_dir) / RUN_RECORD, json.dumps(record, indent=2))
     return record
 

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # One run: train, evaluate, record
 #
+# The run folder is the record: `config.json`, `metrics.csv`, `run.json` (commit, device,
+# times) and `final_metrics.json`; the results tables are derived from such folders
+# (`distilkit.experiments.collect_table`).
+#
 # The parameterized single run behind every row of Tables 4, 5 and 6. Under papermill the
 # table runners set the parameters below; opened in JupyterLab it trains with the defaults
 # (the `smoke` profile, seconds) and shows the learning curves and a few predictions.
@@ -34,7 +38,6 @@ out_dir = "../runs/notebook/train_eval"
 progress = True
 threads = None            # torch threads for this process (None: leave as is)
 resume = True             # continue from out_dir/last.pt when it exists
-results_csv = None        # append the results row here too (the table runners do it themselves)
 
 # %%
 import json
@@ -75,11 +78,3 @@ plt.show()
 fig = plot_predictions(Path(out_dir) / "last.pt", num=6, seed=int(seed))
 fig.savefig(Path(out_dir) / "predictions.png", dpi=120, bbox_inches="tight")
 plt.show()
-
-# %%
-if results_csv:
-    from distilkit.experiments.results import append_row, provenance
-    row = {"model": config.model_name(), "losses": config.losses.switches(),
-           "reg_loss": config.losses.reg_loss, "seed": seed, **metrics,
-           "config_hash": config.hash(), "profile": profile, **provenance()}
-    append_row(results_csv, row)

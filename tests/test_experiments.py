@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 
 from distilkit.experiments import TABLES, table4_rows, table5_rows, table6_rows
-from distilkit.experiments.runner import plan_jobs, run_jobs
+from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.records import COLUMNS, collect_table, run_row
 from distilkit.experiments.reproduce import run_tables
-
-SCHEMA = ["table", "row", "student", "teacher", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss", "seed",
-          "AP", "AP50", "AP75", "APM", "APL", "AR", "paper_AP", "wall_s", "git_commit", "config_hash",
-          "profile", "device"]
+from distilkit.experiments.runner import run_jobs
 
 
 def test_grids_lay_out_the_papers_rows():
@@ -34,7 +32,7 @@ def test_grids_lay_out_the_papers_rows():
 
 
 def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
-    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path)
+    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path)
     by_row = {(j.spec.table, j.spec.row): j for j in jobs}
     assert by_row[(4, "none")].run_dir == by_row[(5, "stemnet / none")].run_dir
     assert by_row[(4, "all")].run_dir == by_row[(5, "stemnet / HRNet-W48")].run_dir
@@ -42,7 +40,7 @@ def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
 
 
 def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
-    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path,
+    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path,
                         extra_seeds={(4, "none"): [0, 1, 2]})
     seeds = {}
     for j in jobs:
@@ -51,7 +49,7 @@ def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
     assert seeds[(4, "all")] == seeds[(5, "stemnet / HRNet-W48")] == [0]
     t5_none = sorted(j.run_dir for j in jobs if j.spec.row == "stemnet / none")
     assert t5_none == sorted(j.run_dir for j in jobs if j.spec.table == 4 and j.spec.row == "none")
-    _, alone = plan_jobs([5], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path,
+    _, alone = plan_jobs([5], profile="smoke", seeds=[0], runs_dir=tmp_path,
                          extra_seeds={(4, "none"): [0, 1, 2]})  # Table 5 run on its own
     assert sorted(j.run_dir for j in alone if j.spec.row == "stemnet / none") == t5_none
 
@@ -70,27 +68,57 @@ def test_a_row_sharing_a_folder_finished_in_the_same_invocation_is_not_trained_a
     # the reused row carries the provenance of the run that trained it
     for col in ("git_commit", "timestamp", "torch_version"):
         assert t5.loc["stemnet / none", col] == t4.loc["none", col], col
-    # ... and its own wall time (the fit's, inside the notebook's), never 0
-    assert 0 < t5.loc["stemnet / none", "wall_s"] <= t4.loc["none", "wall_s"]
+    # ... and its own wall time, never 0
+    assert t5.loc["stemnet / none", "wall_s"] == t4.loc["none", "wall_s"] > 0
 
 
-def test_a_reused_run_keeps_its_own_provenance_and_an_unknown_one_is_blank(tmp_path):
+def _finished(job, seed: int, ap: float, record: dict | None = None, config_hash: str | None = None):
+    """A run folder as a finished run leaves it (metrics, and its run.json when ``record``)."""
     import json
 
-    from distilkit.experiments.runner import RUN_RECORD, _reused_row
+    run_dir = job.run_dir if seed == job.seed else job.run_dir.with_name(
+        f"{job.run_dir.name.rsplit('-s', 1)[0]}-s{seed}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "final_metrics.json").write_text(json.dumps(
+        {"config_hash": config_hash or job.config.hash(), "AP": ap, "err_px": 5.0}))
+    if record is not None:
+        (run_dir / "run.json").write_text(json.dumps(record))
+    return run_dir
 
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path, results_dir=tmp_path)
+
+def test_a_row_carries_the_provenance_its_run_recorded_and_blank_where_it_recorded_none(tmp_path):
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
     job = jobs[0]
-    job.run_dir.mkdir(parents=True)
-    # a folder trained before run records existed: this invocation's commit would be a lie
-    assert _reused_row(job, {"AP": 0.1})["git_commit"] == ""
-    record = {"wall_s": 321.0, "git_commit": "0123abcd", "device": "cpu:x86_64x2",
+    record = {"wall_s": 321.0, "git_commit": "0123abcd", "device": "cpu:x86_64x2", "host": "box",
               "torch_version": "2.13.0+cpu", "timestamp": "2026-01-01T00:00:00+00:00"}
-    (job.run_dir / RUN_RECORD).write_text(json.dumps(record))
-    row = _reused_row(job, {"AP": 0.1})
-    assert {k: row[k] for k in ("git_commit", "device", "torch_version", "timestamp")} == {
-        k: record[k] for k in ("git_commit", "device", "torch_version", "timestamp")}
-    assert row["wall_s"] == 321.0 and row["AP"] == 0.1   # the run's own time, not this invocation's
+    _finished(job, 0, 0.1, record)
+    old = _finished(job, 1, 0.2)      # a folder from before run records: no commit is better than a wrong one
+    table = collect_table(4, tmp_path, profile="smoke").set_index("seed")
+    assert {k: table.loc[0, k] for k in record} == record
+    assert table.loc[0, "AP"] == 0.1
+    assert table.loc[1, "git_commit"] == "" and table.loc[1, "wall_s"] == ""
+    assert run_row(job, old, 1)["AP"] == 0.2
+
+
+def test_collect_table_lists_the_papers_rows_in_order_seeds_ascending_and_only_this_recipe(tmp_path):
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    job = {j.spec.row: j for j in jobs}
+    for label, seed in [("all", 1), ("none", 0), ("all (L1)", 0), ("all", 0), ("CS", 0), ("none", 2),
+                        ("all", 2), ("none", 1)]:      # the order parallel runs finished in
+        _finished(job[label], seed, 0.1)
+    _finished(job["KT"], 0, 0.3, config_hash="another-recipe")   # a stale folder is not this recipe's
+    table = collect_table(4, tmp_path, profile="smoke")
+    assert list(table.columns) == list(COLUMNS)
+    assert list(zip(table["row"], table["seed"])) == [
+        ("none", 0), ("none", 1), ("none", 2), ("CS", 0), ("all", 0), ("all", 1), ("all", 2), ("all (L1)", 0)]
+
+
+def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
+    teachers, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    for job in reversed(teachers + jobs):
+        _finished(job, 0, 0.1)
+    assert collect_table(6, tmp_path, profile="smoke")["row"].tolist() == [
+        "SimpleBaseline (teacher)", "DeepPose", "DeepPose + Simulated Heatmaps"]
 
 
 @pytest.mark.notebook
@@ -100,7 +128,7 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     summary = run_tables([4], **kw)
     assert summary["failures"] == []
     table = pd.read_csv(tmp_path / "results" / "table4.csv")
-    assert list(table.columns[:len(SCHEMA)]) == SCHEMA
+    assert list(table.columns) == list(COLUMNS)
     assert sorted(table["row"]) == ["all", "none"]
     assert table["AP"].between(0, 1).all()
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
@@ -118,7 +146,7 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
 @pytest.mark.notebook
 def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root):
     teacher_jobs, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs",
-                                   results_dir=tmp_path / "results", data_root=str(smoke_root))
+                                   data_root=str(smoke_root))
     plain = [j for j in jobs if j.spec.teacher is None][0]
     broken = replace(plain, spec=replace(plain.spec, row="broken"), run_dir=tmp_path / "runs" / "broken",
                      config=replace(plain.config, model="no-such-model", out_dir=str(tmp_path / "runs" / "broken")))
@@ -126,9 +154,9 @@ def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root)
                         log=lambda m: None)
     assert [j.spec.row for j, _ in failures] == ["broken"]
     assert "no-such-model" in failures[0][1] or "unknown model" in failures[0][1]
-    table = pd.read_csv(tmp_path / "results" / "table6.csv").set_index("row")
-    assert pd.isna(table.loc["broken", "AP"]) and isinstance(table.loc["broken", "error"], str)
-    assert 0 <= table.loc["DeepPose", "AP"] <= 1
+    broken_row = run_row(broken, broken.run_dir, 0)          # the folder records the failure
+    assert broken_row["AP"] == "" and broken_row["error"] == failures[0][1]
+    assert 0 <= run_row(plain, plain.run_dir, 0)["AP"] <= 1
 
 
 def test_report_renders_tables_and_conclusions(tmp_path):
@@ -200,21 +228,6 @@ def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
     assert heights["all"] == pytest.approx(9.0 - 7.0)          # against Smooth-L1 none
     assert heights["all (L1)"] == pytest.approx(8.0 - 7.5)     # against none (L1), the L1 control
     assert sorted({line.get_ydata()[0] for line in ax_err.lines if line.get_linestyle() == "--"}) == [-0.4, 0.4]
-
-
-def test_a_new_recipe_replaces_every_seed_of_its_row_and_keeps_the_other_rows(tmp_path):
-    from distilkit.experiments.results import append_row, read_rows
-
-    csv_path = tmp_path / "table4.csv"
-    append_row(csv_path, {"table": 4, "row": "none", "seed": 0, "config_hash": "old", "AP": 0.1})
-    append_row(csv_path, {"table": 4, "row": "none", "seed": 1, "config_hash": "old", "AP": 0.2})
-    append_row(csv_path, {"table": 4, "row": "all", "seed": 0, "config_hash": "old2", "AP": 0.3})
-    append_row(csv_path, {"table": 4, "row": "none", "seed": 0, "config_hash": "new", "AP": 0.4})
-    append_row(csv_path, {"table": 4, "row": "none", "seed": 2, "config_hash": "new", "AP": 0.5})
-    rows = {(r["row"], r["seed"]): (r["config_hash"], r["AP"]) for r in read_rows(csv_path)}
-    # seed 1 of the old recipe is gone: a mean over "none" must not mix the two recipes
-    assert rows == {("all", "0"): ("old2", "0.3"), ("none", "0"): ("new", "0.4"),
-                    ("none", "2"): ("new", "0.5")}
 
 
 def test_report_margins_are_the_measured_seed_spread(tmp_path):
@@ -308,49 +321,6 @@ def test_a_report_of_results_without_score_auc_has_no_l_cs_section(tmp_path):
     assert "What L_CS does here" not in write_report(tmp_path).read_text()
 
 
-def _results_of(run_dir, tmp_path, err_px, error=""):
-    """A teachers.csv whose one row points at ``run_dir`` (relative to its parent)."""
-    results = tmp_path / "results"
-    results.mkdir(exist_ok=True)
-    rows = [{"table": "teacher", "row": "HRNet-W48 (teacher)", "seed": 0, "AP": 0.01,
-             "config_hash": "0123456789ab", "run_dir": run_dir.name, "error": error, "err_px": err_px}]
-    pd.DataFrame(rows).to_csv(results / "teachers.csv", index=False)
-    return results
-
-
-def test_backfill_adds_score_auc_from_the_rows_own_checkpoint_and_nothing_else(tmp_path, smoke_teacher):
-    import json
-
-    from distilkit.experiments.backfill import backfill_score_auc
-
-    run_dir = smoke_teacher.parent
-    reported = json.loads((run_dir / "final_metrics.json").read_text())
-    results = _results_of(run_dir, tmp_path, reported["err_px"])
-    before = (results / "teachers.csv").read_text().splitlines()
-    assert backfill_score_auc(results, run_dir.parent, progress=False) == {"teachers.csv": 1}
-    after = (results / "teachers.csv").read_text().splitlines()
-    assert [line.rsplit(",", 1)[0] for line in after] == before      # one column appended
-    assert float(after[1].rsplit(",", 1)[1]) == pytest.approx(reported["score_auc"], abs=1e-12)
-    # a second pass finds nothing to do
-    assert backfill_score_auc(results, run_dir.parent, progress=False) == {"teachers.csv": 0}
-
-
-def test_backfill_refuses_a_checkpoint_that_is_not_the_rows_model(tmp_path, smoke_teacher):
-    import json
-
-    from distilkit.experiments.backfill import backfill_score_auc
-
-    run_dir = smoke_teacher.parent
-    err = json.loads((run_dir / "final_metrics.json").read_text())["err_px"]
-    results = _results_of(run_dir, tmp_path, err + 0.5)
-    before = (results / "teachers.csv").read_text()
-    with pytest.raises(ValueError, match="teachers.csv row 0 .*not the model the row was trained as"):
-        backfill_score_auc(results, run_dir.parent, progress=False)
-    assert (results / "teachers.csv").read_text() == before
-    failed = _results_of(run_dir, tmp_path, "", error="RuntimeError: boom")   # a failed row is skipped
-    assert backfill_score_auc(failed, run_dir.parent, progress=False) == {"teachers.csv": 0}
-
-
 @pytest.mark.notebook
 def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path):
     from distilkit.experiments.figures import render_figures
@@ -372,9 +342,9 @@ def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path
     import json
 
     from distilkit.experiments.reproduce import _write_summary
-    from distilkit.experiments.runner import notebooks_dir
+    from distilkit.paths import repo_root
 
-    repo = notebooks_dir().parent
+    repo = repo_root()
     out = tmp_path / "reproduce_summary.json"
     _write_summary(out, {"wall_s": 1.0, "results_dir": str(repo / "results"), "runs_dir": str(tmp_path / "runs")})
     written = json.loads(out.read_text())
@@ -384,40 +354,6 @@ def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path
 
 
 def test_provenance_records_exactly_the_run_provenance_keys():
-    from distilkit.experiments.results import RUN_PROVENANCE, provenance
+    from distilkit.provenance import RUN_PROVENANCE, provenance
 
     assert tuple(provenance()) == RUN_PROVENANCE
-
-
-def test_backfill_names_a_row_whose_checkpoint_is_gone_and_writes_nothing(tmp_path):
-    from distilkit.experiments.backfill import backfill_score_auc
-
-    results = _results_of(tmp_path / "runs" / "gone", tmp_path, 5.0)
-    before = (results / "teachers.csv").read_text()
-    with pytest.raises(FileNotFoundError, match=r"teachers.csv row 0: no checkpoint at .*gone/last.pt"):
-        backfill_score_auc(results, tmp_path / "runs", progress=False)
-    assert (results / "teachers.csv").read_text() == before
-
-
-def test_results_csv_keeps_the_papers_row_order_whatever_order_runs_finish_in(tmp_path):
-    from distilkit.experiments.results import append_row, read_rows
-
-    csv_path = tmp_path / "table4.csv"
-    finished = [("all", 1), ("none", 0), ("all (L1)", 0), ("all", 0), ("CS", 0), ("none", 2),
-                ("all", 2), ("none", 1)]
-    for label, seed in finished:
-        append_row(csv_path, {"table": 4, "row": label, "seed": seed, "config_hash": label, "AP": 0.1})
-    append_row(csv_path, {"table": 4, "row": "my probe", "seed": 0, "config_hash": "p", "AP": 0.2})
-    order = [(r["row"], int(r["seed"])) for r in read_rows(csv_path)]
-    assert order == [("none", 0), ("none", 1), ("none", 2), ("CS", 0), ("all", 0), ("all", 1),
-                     ("all", 2), ("all (L1)", 0), ("my probe", 0)]
-
-
-def test_a_teacher_row_comes_first_in_the_table_it_is_written_to(tmp_path):
-    from distilkit.experiments.results import append_row, read_rows
-
-    csv_path = tmp_path / "table6.csv"
-    for label in ("DeepPose + Simulated Heatmaps", "DeepPose", "SimpleBaseline (teacher)"):
-        append_row(csv_path, {"table": 6, "row": label, "seed": 0, "config_hash": label, "AP": 0.1})
-    assert [r["row"] for r in read_rows(csv_path)] == [
-        "SimpleBaseline (teacher)", "DeepPose", "DeepPose + Simulated Heatmaps"]

@@ -6,20 +6,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from distilkit.experiments.runner import notebook_ipynb, notebooks_dir
+from distilkit.experiments.records import COLUMNS
+from distilkit.experiments.runner import notebook_ipynb
+from distilkit.paths import notebooks_dir
 
 pytestmark = pytest.mark.notebook
 
 # A subset of rows per table keeps CI fast; the whole grids run in `make reproduce`.
-ROWS = {
-    "table4_ablation": ["none", "all"],
-    "table5_capacity": ["HRNet-W48-s3 / stemnet"],
-    "table6_cnn": None,
-}
-CSV = {"table4_ablation": "table4.csv", "table5_capacity": "table5.csv", "table6_cnn": "table6.csv"}
-SCHEMA = ["table", "row", "student", "teacher", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss", "seed",
-          "AP", "AP50", "AP75", "APM", "APL", "AR", "paper_AP", "wall_s", "git_commit", "config_hash",
-          "profile", "device"]
+ROWS = {4: ["none", "all"], 5: ["HRNet-W48-s3 / stemnet"], 6: None}
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +31,17 @@ def _execute(name: str, out: Path, **params) -> Path:
     return executed
 
 
-@pytest.mark.parametrize("name", list(ROWS))
-def test_table_notebook_writes_its_csv(name, workspace):
+@pytest.mark.parametrize("table", list(ROWS))
+def test_the_table_notebook_runs_its_rows_and_exports_its_csv(table, workspace):
     out, root = workspace
-    _execute(name, out, profile="smoke", data_root=str(root), rows=ROWS[name], noise_seeds=1, jobs=2,
-             runs_dir=str(out / "runs"), results_dir=str(out / "results"), progress=False)
-    table = pd.read_csv(out / "results" / CSV[name])
-    assert list(table.columns[:len(SCHEMA)]) == SCHEMA
-    assert table["AP"].notna().all() and table["AP"].between(0, 1).all()
-    if ROWS[name] is not None:
-        assert set(ROWS[name]) <= set(table["row"])
+    _execute("ablation_table", out, table=table, profile="smoke", data_root=str(root), rows=ROWS[table],
+             noise_seeds=1, jobs=2, runs_dir=str(out / "runs"), results_dir=str(out / "results"),
+             progress=False)
+    exported = pd.read_csv(out / "results" / f"table{table}.csv")
+    assert list(exported.columns) == list(COLUMNS)
+    assert exported["AP"].notna().all() and exported["AP"].between(0, 1).all()
+    if ROWS[table] is not None:
+        assert set(ROWS[table]) <= set(exported["row"])
 
 
 def test_report_notebook_writes_report_and_figure(workspace):
@@ -59,11 +54,15 @@ def test_report_notebook_writes_report_and_figure(workspace):
     assert (out / "results" / "figures" / "table4_component_gain.png").exists()
 
 
-def test_train_eval_notebook_alone_writes_row_and_figures(workspace):
+def test_train_eval_notebook_alone_leaves_a_complete_run_folder(workspace):
+    import json
+
     out, root = workspace
     run = out / "single"
     _execute("train_eval", out, profile="smoke", data_root=str(root), model="distilpose-s",
-             losses="reg", epochs=1, out_dir=str(run), progress=False, results_csv=str(out / "single.csv"))
+             losses="reg", epochs=1, out_dir=str(run), progress=False)
     assert (run / "learning_curves.png").exists() and (run / "predictions.png").exists()
-    row = pd.read_csv(out / "single.csv")
-    assert len(row) == 1 and 0 <= row["AP"].iloc[0] <= 1
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "final_metrics.json").read_text())
+    assert config["config_hash"] == metrics["config_hash"] and 0 <= metrics["AP"] <= 1
+    assert json.loads((run / "run.json").read_text())["wall_s"] > 0

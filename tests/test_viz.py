@@ -409,29 +409,27 @@ def test_drawing_the_same_figure_twice_writes_the_same_bytes(tmp_path, tight):
     assert b"CreationDate" not in first[1].read_bytes()
 
 
-def test_main_job_checkpoints_follow_table4_run_dirs(tmp_path):
+def test_main_job_checkpoints_are_found_in_the_main_jobs_run_folders(tmp_path):
+    import json
+
+    from distilkit.experiments.plan import plan_jobs
     from distilkit.viz.checkpoints import ensure_checkpoints, main_job_checkpoints
 
     repo = tmp_path
-    teacher = repo / "runs" / "cpu" / "teachers" / "hrw48-0123abcd"
-    teacher.mkdir(parents=True)
-    (teacher / "last.pt").write_bytes(b"x")
-    (repo / "results").mkdir()
-    _write_csv(repo / "results" / "teachers.csv",
-               [{"row": "HRNet-W48 (teacher)", "seed": 0, "AP": "0.5", "profile": "cpu",
-                 "run_dir": "runs/cpu/teachers/hrw48-0123abcd"}])
-    rows = []
-    for row, name in (("none", "a"), ("KT+VT", "b"), ("all", "c")):
-        d = repo / "runs" / "cpu" / name
-        d.mkdir(parents=True)
-        (d / "best.pt").write_bytes(b"x")
-        rows.append({"row": row, "seed": 0, "AP": "0.5", "profile": "cpu",
-                     "run_dir": f"runs/cpu/{name}"})
-    rows.append({"row": "all", "seed": 1, "AP": "0.5", "profile": "cpu", "run_dir": "runs/cpu/zz"})
-    _write_csv(repo / "results" / "table4.csv", rows)
+    teachers, jobs = plan_jobs([4], profile="cpu", seeds=[0, 1], runs_dir=repo / "runs" / "cpu")
+
+    def finish(job, name: str):
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        (job.run_dir / "final_metrics.json").write_text(json.dumps({"config_hash": job.config.hash(), "AP": 0.5}))
+        (job.run_dir / name).write_bytes(b"x")
+        return job.run_dir / name
+
+    by_row = {(j.spec.row, j.seed): j for j in jobs}
+    expected = {"teacher": finish(teachers[0], "last.pt"), "plain": finish(by_row[("none", 0)], "best.pt"),
+                "tde": finish(by_row[("KT+VT", 0)], "best.pt"), "full": finish(by_row[("all", 0)], "best.pt")}
+    finish(by_row[("all", 1)], "best.pt")              # a second seed: the lowest is the one shown
     found = main_job_checkpoints("cpu", repo)
-    assert found == {"teacher": teacher / "last.pt", "plain": repo / "runs/cpu/a/best.pt",
-                     "tde": repo / "runs/cpu/b/best.pt", "full": repo / "runs/cpu/c/best.pt"}
+    assert found == expected
     assert main_job_checkpoints("smoke", repo) == {}
     # everything found: nothing is trained
     assert ensure_checkpoints("cpu", tmp_path / "cache", repo=repo) == found

@@ -27,7 +27,7 @@ from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cle
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
-from distilkit.provenance import write_run_record
+from distilkit.provenance import now_iso, write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
     autocast, needs_scaler = autocast_for(device, config.amp)
     scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
 
-    start_epoch, best_ap, metrics, elapsed_before = 0, -1.0, {}, 0.0
+    start_epoch, best_ap, metrics, elapsed_before, started = 0, -1.0, {}, 0.0, now_iso()
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     metrics_csv = out_dir / "metrics.csv"
     if config.resume and last_path.exists():
@@ -178,7 +178,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
             scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         start_epoch, best_ap, metrics = ckpt["epoch"], ckpt["best_ap"], ckpt.get("metrics", {})
-        elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+        elapsed_before, started = float(ckpt.get("elapsed_s", 0.0)), ckpt.get("started", started)
         if info.is_main:
             _truncate_metrics(metrics_csv, start_epoch)
             log.info("resumed %s at epoch %d", last_path, start_epoch)
@@ -193,12 +193,15 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
                 "config": config.to_dict(), "config_hash": config.hash(),
                 "resume_key": config.resume_key(), "epoch": epoch,
                 "state_dict": unwrap(model).state_dict(), "metrics": metrics, "best_ap": best_ap,
-                "data_root": str(root), "elapsed_s": elapsed()}
+                "data_root": str(root), "elapsed_s": elapsed(), "started": started}
         if full:
             ckpt.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         scaler=scaler.state_dict() if scaler is not None else None, rng=rng_state())
         return ckpt
 
+    if info.is_main:
+        atomic_write_text(out_dir / "config.json", json.dumps(
+            {"model_name": model_name, "config_hash": config.hash(), "config": config.to_dict()}, indent=2))
     eval_every = config.eval_every or profile.eval_every
     iteration = start_epoch * iters_per_epoch
     for epoch in range(start_epoch, schedule.epochs):
@@ -281,7 +284,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
         final.update(all_reduce_mean(local, info))
     if info.is_main:
         # the record first: a process killed between the two leaves no finished run without it
-        write_run_record(out_dir, elapsed())
+        write_run_record(out_dir, wall_s=elapsed(), started=started)
         atomic_write_text(out_dir / "final_metrics.json", json.dumps(
             {"model": model_name, "config_hash": config.hash(), **final}, indent=2))
     return final

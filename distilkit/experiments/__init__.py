@@ -1,15 +1,7 @@
-"""Ablation grids, the row runner and the main job; shared by the CLI and the table notebooks."""
+"""Ablation grids, the row runner, the tables derived from run folders, and the main job."""
 from distilkit.experiments.grid import TABLES, TEACHERS, RunSpec, table4_rows, table5_rows, table6_rows
+from distilkit.experiments.records import collect_table, export_tables
+from distilkit.experiments.reproduce import reproduce, run_tables
 
 __all__ = ["TABLES", "TEACHERS", "RunSpec", "table4_rows", "table5_rows", "table6_rows",
-           "run_tables", "reproduce"]
-
-
-def run_tables(*args, **kwargs):
-    from distilkit.experiments.reproduce import run_tables as _impl
-    return _impl(*args, **kwargs)
-
-
-def reproduce(*args, **kwargs):
-    from distilkit.experiments.reproduce import reproduce as _impl
-    return _impl(*args, **kwargs)
+           "run_tables", "reproduce", "collect_table", "export_tables"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from distilkit.experiments.runner import notebook_ipynb, notebooks_dir
+from distilkit.experiments.runner import notebook_ipynb
+from distilkit.paths import notebooks_dir
 
 # The report first: it only reads the CSVs. The rest load checkpoints and draw.
 FIGURE_NOTEBOOKS = ("report", "viz_attention", "viz_heatmaps", "viz_features", "viz_confidence",

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from distilkit import paths
 from distilkit.experiments.grid import table4_rows
-from distilkit.experiments.results import git_commit
-from distilkit.experiments.runner import notebooks_dir, plan_jobs, repo_relative, run_jobs
+from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.records import export_tables
+from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.profiles import get_profile
+from distilkit.provenance import git_commit
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
 NOISE_ROWS = ("none", "all")
@@ -20,19 +23,17 @@ NOISE_ROWS = ("none", "all")
 def default_dirs(profile: str) -> tuple[Path, Path]:
     """runs/<profile> and results/ (cpu) or results/<profile>/ of the repository, wherever the
     caller stands: the table notebooks run inside notebooks/, the CLI may start anywhere."""
-    repo = notebooks_dir().parent
-    root = repo if (repo / "pyproject.toml").exists() else Path.cwd()  # a non-editable install
-    runs = root / "runs" / profile
-    results = root / "results" if profile == "cpu" else root / "results" / profile
-    return runs, results
+    return paths.runs_dir(profile), paths.results_dir(profile)
 
 
 def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
                jobs: int = 2, runs_dir: str | Path | None = None, results_dir: str | Path | None = None,
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
                rows: list[str] | None = None, log=print) -> dict:
-    """Train the teachers the tables need (once), then every row not yet in the CSVs."""
+    """Train the teachers the tables need (once), then every row whose folder is not finished;
+    then export the tables from the folders to ``results_dir``."""
     get_profile(profile)  # fail early on a typo
+    paths.require_repo("reproduce")
     if seeds < 1 or noise_seeds < 1 or jobs < 1:
         raise ValueError(f"seeds, noise_seeds and jobs must be at least 1 (got {seeds}, {noise_seeds}, {jobs})")
     d_runs, d_results = default_dirs(profile)
@@ -49,22 +50,22 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         if synth:
             ensure_synthetic(synth, seed=0, progress=progress)
     teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=seed_list, runs_dir=runs_dir,
-                                       results_dir=results_dir, data_root=data_root, epochs=epochs,
-                                       extra_seeds=extra)
+                                       data_root=data_root, epochs=epochs, extra_seeds=extra)
     if rows is not None:  # a subset of rows (e.g. the extremes in CI); teachers as needed
         row_jobs = [j for j in row_jobs if j.spec.row in rows]
         needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
         teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]
     cache = runs_dir / ".notebooks"
     t0 = time.perf_counter()
-    with tqdm(total=len(teacher_jobs) + len(row_jobs), desc=f"reproduce {profile}", unit="run",
-              disable=not progress) as bar:
+    runs = unique_runs(teacher_jobs + row_jobs)
+    with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar:
         failures = run_jobs(teacher_jobs + row_jobs, jobs_in_parallel=jobs, cache_dir=cache,
                             progress=progress, bar=bar,
                             log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
+    export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs)
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
-            "jobs": jobs, "wall_s": round(wall, 1), "runs": len(teacher_jobs) + len(row_jobs),
+            "jobs": jobs, "wall_s": round(wall, 1), "runs": len(runs),
             "failures": [{"table": j.spec.table, "row": j.spec.row, "seed": j.seed, "error": e}
                          for j, e in failures],
             "results_dir": str(results_dir), "runs_dir": str(runs_dir),
@@ -101,9 +102,16 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
 
 def _write_summary(path: Path, summary: dict) -> None:
     """The committed summary names its folders relative to the repository, not this machine."""
-    portable = {**summary, "results_dir": repo_relative(Path(summary["results_dir"])),
-                "runs_dir": repo_relative(Path(summary["runs_dir"]))}
+    portable = {**summary, "results_dir": _relative(summary["results_dir"]),
+                "runs_dir": _relative(summary["runs_dir"])}
     path.write_text(json.dumps(portable, indent=2))
+
+
+def _relative(path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(paths.repo_root().resolve()))
+    except ValueError:
+        return str(path)
 
 
 __all__ = ["reproduce", "run_tables", "table4_rows", "NOISE_ROWS"]

@@ -8,19 +8,22 @@ Roles (the models of Fig. 3a, and the ones Figs. 3b, 5, 6 and the attributions n
     full      DistilPose-S with L_KT + L_VT + L_SH + L_CS     (Table 4 row "all")
 
 Resolution order per role: a path the caller gives; else the main job's run of the same
-profile (the ``run_dir`` of the teacher's row in ``teachers.csv`` and of the Table 4 row in
-``table4.csv`` of the profile's results folder); else a run trained here into ``runs_dir/<role>`` and reused on
+profile (the run folders of the teacher and of the Table 4 row under ``runs/<profile>``, found
+through ``collect_table``); else a run trained here into ``runs_dir/<role>`` and reused on
 later calls while its config is unchanged, so six notebooks train at most once.
 """
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
-from distilkit.viz.figures import REPO
+import pandas as pd
+
+from distilkit.paths import repo_root, resolve
+
+REPO = repo_root()
 
 ROLES: tuple[str, ...] = ("teacher", "plain", "tde", "full")
 ROLE_LABELS: dict[str, str] = {
@@ -55,47 +58,26 @@ def run_checkpoint(run_dir: str | Path) -> Path | None:
     return None
 
 
-def _results_dir(profile: str, repo: Path) -> Path:
-    # the main job's layout (distilkit.experiments.reproduce.default_dirs)
-    return repo / "results" if profile == "cpu" else repo / "results" / profile
-
-
 def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Path]:
-    """The roles the main job has already trained at this profile (possibly none)."""
-    repo = Path(repo)
+    """The roles the main job has already trained at this profile (possibly none), found in its
+    run folders (``runs/<profile>``) through ``collect_table``."""
+    from distilkit.experiments.records import collect_table
+
+    runs_root = Path(repo) / "runs" / profile
+    if not runs_root.is_dir():
+        return {}
+    rows = pd.concat([collect_table(0, runs_root, profile=profile, repo=Path(repo)),
+                      collect_table(4, runs_root, profile=profile, repo=Path(repo))])
+    rows = rows[rows["error"] == ""]
     found: dict[str, Path] = {}
-    roles = dict(TABLE4_ROWS)
-    roles["teacher"] = TEACHER_ROW
-    rows = []
-    for name in ("teachers.csv", "table4.csv"):
-        path = _results_dir(profile, repo) / name
-        if path.is_file():
-            with open(path, newline="") as f:
-                rows += [r for r in csv.DictReader(f)
-                         if r.get("AP") not in (None, "") and r.get("profile", profile) == profile]
-    for role, label in roles.items():
-        # lowest seed first: the same run every time the notebooks are executed
-        for row in sorted((r for r in rows if r.get("row") == label),
-                          key=lambda r: int(r.get("seed") or 0)):
-            run_dir = Path(row.get("run_dir", ""))
-            ckpt = run_checkpoint(run_dir if run_dir.is_absolute() else repo / run_dir)
+    for role, label in {**TABLE4_ROWS, "teacher": TEACHER_ROW}.items():
+        # lowest seed first (collect_table's order): the same run every time the notebooks run
+        for run_dir in rows.loc[rows["row"] == label, "run_dir"]:
+            ckpt = run_checkpoint(resolve(run_dir, Path(repo)))
             if ckpt is not None:
                 found[role] = ckpt
                 break
     return found
-
-
-def _loads(path: Path) -> bool:
-    """Whether the current code can rebuild the model a cached checkpoint holds."""
-    from distilkit.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
-
-    try:
-        load_model_from_checkpoint(path)
-    except UnsafeCheckpointError:
-        raise  # a file that would run code is never silently trained over: the user must see it
-    except (RuntimeError, ValueError, KeyError, TypeError):
-        return False
-    return True
 
 
 def _train(role: str, profile: str, out_dir: Path, *, teacher: Path | None,

@@ -1,0 +1,97 @@
+"""Which run folders a grid needs: one per (row, seed), named by the row's config hash.
+
+A folder's name is a function of the recipe alone (model, config hash, seed), so the same grid
+planned twice, by two runners or by ``collect_table``, names the same folders, and a row of
+another recipe (a changed profile or kit) never lands in a folder of this one. Teachers live in
+``runs/<profile>/teachers/<key>-<hash>/`` and are shared by every row that distils from them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from distilkit.engine.config import TrainConfig
+from distilkit.experiments.grid import TABLES, RunSpec, teacher_run, teachers_needed
+
+
+@dataclass
+class Job:
+    spec: RunSpec
+    seed: int
+    run_dir: Path
+    config: TrainConfig
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.config.hash(), str(self.seed)
+
+
+def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
+                data_root: str | None, epochs: int | None, progress: bool = False) -> TrainConfig:
+    return TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
+                       teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
+                       data_root=data_root, progress=progress)
+
+
+def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: str | None = None
+                  ) -> list[Job]:
+    """One job per teacher key; the folder carries the config hash (out_dir is not in it)."""
+    jobs = []
+    for key in keys:
+        spec = teacher_run(key)
+        cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
+                          data_root=data_root, epochs=None)
+        run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
+        jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))
+    return jobs
+
+
+def seed_folders(job: Job) -> dict[int, Path]:
+    """seed -> folder of every run of ``job``'s recipe that exists, whatever its seed (a teacher's
+    folder carries no seed: it is trained at ``job.seed`` only)."""
+    named = re.fullmatch(r"(.+)-s(\d+)", job.run_dir.name)
+    if named is None:
+        return {job.seed: job.run_dir} if job.run_dir.is_dir() else {}
+    found = {}
+    for path in job.run_dir.parent.glob(f"{named.group(1)}-s*"):
+        seed = path.name[len(named.group(1)) + 2:]
+        if path.is_dir() and seed.isdigit():
+            found[int(seed)] = path
+    return dict(sorted(found.items()))
+
+
+def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path,
+              data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None
+              ) -> tuple[list[Job], list[Job]]:
+    """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates.
+
+    Rows of different tables that are the same experiment (Table 5's StemNet student with no
+    or the HRNet teacher is Table 4's none / all) share one folder per seed, so they show the
+    same seeds and cost one run.
+    """
+    teacher_jobs = plan_teachers(teachers_needed(tables), profile=profile, runs_dir=runs_dir,
+                                 data_root=data_root)
+    teacher_dirs = {job.spec.row: job.run_dir for job in teacher_jobs}
+    by_key = {key: teacher_dirs[teacher_run(key).row] for key in teachers_needed(tables)}
+
+    def config_of(spec: RunSpec, seed: int) -> TrainConfig:
+        ckpt = by_key[spec.teacher] / "best.pt" if spec.teacher else None
+        return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                           data_root=data_root, epochs=epochs)
+
+    rows = [(spec, config_of(spec, 0).hash()) for table in tables for spec in TABLES[table]()]
+    extra_by_hash: dict[str, set[int]] = {digest: set() for _, digest in rows}
+    for (table, row), extra in (extra_seeds or {}).items():  # its table may not be run now
+        for spec in TABLES[table]():
+            if spec.row == row and (spec.teacher is None or spec.teacher in by_key):
+                extra_by_hash.setdefault(config_of(spec, 0).hash(), set()).update(extra)
+    jobs = []
+    for spec, digest in rows:
+        for seed in sorted(set(seeds) | extra_by_hash[digest]):
+            run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
+            jobs.append(Job(spec, seed, run_dir, replace(config_of(spec, seed), out_dir=str(run_dir))))
+    return teacher_jobs, jobs
+
+
+__all__ = ["Job", "make_config", "plan_teachers", "plan_jobs", "seed_folders"]

@@ -1,0 +1,137 @@
+"""The run folder is the record; a results table is derived from the folders.
+
+A run writes everything about itself into its own folder: ``config.json`` when it starts,
+``metrics.csv`` per epoch, then ``run.json`` (commit, device, torch, host, start, finish, wall
+time) and ``final_metrics.json`` when it finishes. A runner that fails a row writes
+``error.txt`` there. ``collect_table`` reads the folders a table's recipe names and returns its
+rows in the paper's order, seeds ascending; ``results/*.csv`` are exports of it. No file is
+shared between runs, so runners on one machine or many never need to agree on anything but
+the folders.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from distilkit.experiments.grid import TABLES, TEACHERS, teacher_run, teachers_needed
+from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
+from distilkit.profiles import PROFILES
+from distilkit.provenance import RUN_PROVENANCE, read_run_record
+
+METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
+DIAGNOSTICS = ("err_px", "PCK10", "score_auc")
+# The exported CSVs' columns, in order.
+COLUMNS = ("table", "row", "student", "teacher", "model", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss",
+           "seed", *METRICS, "paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
+           "torch_version", "timestamp", "host", "epochs", "run_dir", "error", *DIAGNOSTICS)
+ERROR_FILE = "error.txt"
+TEACHER_TABLE = 0     # teachers.csv: the teachers no table prints as a row of its own
+
+
+def final_metrics(run_dir: Path, config_hash: str) -> dict | None:
+    """The finished run's metrics, or None if the folder holds no finished run of this recipe."""
+    try:
+        metrics = json.loads((Path(run_dir) / "final_metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("config_hash") not in (None, config_hash):
+        return None
+    return metrics
+
+
+def is_finished(job: Job) -> bool:
+    return final_metrics(job.run_dir, job.config.hash()) is not None
+
+
+def error_of(run_dir: Path) -> str | None:
+    """The one-line reason a runner recorded for a failed row, if any."""
+    try:
+        return (Path(run_dir) / ERROR_FILE).read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def run_row(job: Job, run_dir: Path, seed: int, repo: Path | None = None) -> dict | None:
+    """One results row from a folder: finished (metrics and provenance), failed (its error),
+    or None (not run, or still running)."""
+    metrics = final_metrics(run_dir, job.config.hash())
+    error = None if metrics is not None else error_of(run_dir)
+    if metrics is None and error is None:
+        return None
+    record = read_run_record(run_dir) or {}
+    metrics = metrics or {}
+    row = {**job.spec.columns(), "seed": seed, **{k: metrics.get(k, "") for k in METRICS},
+           "paper_AP": job.spec.paper_AP if job.spec.paper_AP is not None else "",
+           "wall_s": record.get("wall_s", ""), "config_hash": job.config.hash(),
+           "profile": job.config.profile, "epochs": job.config.schedule().epochs,
+           "run_dir": _relative(run_dir, repo), "error": error or "",
+           **{k: metrics.get(k, "") for k in DIAGNOSTICS},
+           **{k: record.get(k, "") for k in RUN_PROVENANCE}}
+    return {k: row.get(k, "") for k in COLUMNS}
+
+
+def _relative(path: Path, repo: Path | None) -> str:
+    """Relative to the repository when inside it, so committed CSVs point into any clone."""
+    from distilkit.paths import repo_root
+
+    try:
+        return str(Path(path).resolve().relative_to((repo or repo_root()).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def table_jobs(table: int, *, profile: str, runs_root: Path, data_root: str | None = None,
+               epochs: int | None = None) -> list[Job]:
+    """Seed-0 jobs of a table's rows, its own teachers first (table 0: the shared teachers)."""
+    if table == TEACHER_TABLE:
+        keys = [k for k in TEACHERS if teacher_run(k).table == TEACHER_TABLE]
+        return plan_teachers(keys, profile=profile, runs_dir=runs_root, data_root=data_root)
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table}; known: {sorted(TABLES)} and {TEACHER_TABLE} (teachers)")
+    teachers, rows = plan_jobs([table], profile=profile, seeds=[0], runs_dir=runs_root,
+                               data_root=data_root, epochs=epochs)
+    return [t for t in teachers if t.spec.table == table] + rows
+
+
+def collect_table(table: int, runs_root: str | Path, *, profile: str | None = None,
+                  data_root: str | None = None, epochs: int | None = None,
+                  repo: Path | None = None) -> pd.DataFrame:
+    """A results table derived from the run folders under ``runs_root`` (e.g. ``runs/cpu``).
+
+    Rows in the paper's order, each row's seeds ascending, every seed whose folder holds a
+    finished or failed run of this recipe. ``profile`` defaults to the folder's name.
+    """
+    runs_root = Path(runs_root)
+    profile = profile or runs_root.name
+    if profile not in PROFILES:
+        raise ValueError(f"{runs_root}: pass profile= (one of {sorted(PROFILES)}); the folder's "
+                         "name is not a profile")
+    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
+    rows = []
+    for job in table_jobs(table, profile=profile, runs_root=runs_root.resolve(), data_root=data_root,
+                          epochs=epochs):
+        for seed, run_dir in seed_folders(job).items():
+            row = run_row(job, run_dir, seed, repo)
+            if row is not None:
+                rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path, **kw) -> list[Path]:
+    """Write ``table<N>.csv`` for each table and ``teachers.csv`` when a table needs them."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    needs_teachers = any(teacher_run(k).table == TEACHER_TABLE for k in teachers_needed(tables))
+    for table in ([TEACHER_TABLE] if needs_teachers else []) + list(tables):
+        name = "teachers.csv" if table == TEACHER_TABLE else f"table{table}.csv"
+        frame = collect_table(table, runs_root, **kw)
+        frame.to_csv(results_dir / name, index=False, float_format="%.6g")
+        written.append(results_dir / name)
+    return written
+
+
+__all__ = ["collect_table", "export_tables", "is_finished", "final_metrics", "run_row", "COLUMNS",
+           "ERROR_FILE", "METRICS"]

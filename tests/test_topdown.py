@@ -152,25 +152,26 @@ def test_augmentation_keeps_keypoints_on_their_pixels(tmp_path):
 
 # ---------------------------------------------------------------------- bad input
 def test_missing_image_names_the_file(tmp_path):
+    # removed after the build (which checks every image up front: tests/test_bad_input_data.py)
     root = simple_root(tmp_path)
-    (root / "train2017" / "000000000002.jpg").unlink()
     ds = TopDownCocoDataset(root, "train", (64, 48))
+    (root / "train2017" / "000000000002.jpg").unlink()
     with pytest.raises(DataError, match=r"000000000002\.jpg.*missing"):
         ds[1]
 
 
 def test_corrupt_image_names_the_file(tmp_path):
     root = simple_root(tmp_path)
-    (root / "train2017" / "000000000001.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     ds = TopDownCocoDataset(root, "train", (64, 48))
+    (root / "train2017" / "000000000001.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     with pytest.raises(DataError, match=r"000000000001\.jpg.*corrupt"):
         ds[0]
 
 
 def test_missing_image_error_crosses_worker_processes(tmp_path):
     root = simple_root(tmp_path)
-    (root / "train2017" / "000000000001.jpg").unlink()
     ds = TopDownCocoDataset(root, "train", (64, 48))
+    (root / "train2017" / "000000000001.jpg").unlink()
     with pytest.raises(DataError, match=r"000000000001\.jpg"):
         list(build_loader(ds, 3, False, workers=1, seed=0))
 

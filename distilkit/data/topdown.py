@@ -10,20 +10,42 @@ Instances: training uses GT boxes; validation uses detector boxes (default) or G
 GT annotations that are crowds or have no labelled keypoint are left out, as in MMPose.
 
 Bad input -- errors (``DataError``, the message names the file and the problem):
-  * annotation or detection file missing, not valid JSON, or missing required keys
-    (``images``/``annotations``; image ``id``/``file_name``/``width``/``height``;
+  * annotation or detection file missing, unreadable, not valid JSON, or missing required
+    keys (``images``/``annotations``; image ``id``/``file_name``/``width``/``height``;
     annotation ``id``/``image_id``/``bbox``/``keypoints``; detection
     ``image_id``/``bbox``/``score``);
-  * no usable instance left after filtering (empty annotation set);
+  * in the annotation file, an image or annotation id that is not an integer, or an image
+    whose ``width``/``height`` is not a positive number (ids and sizes are the file's
+    structure: nothing after them can be trusted);
+  * no usable instance left after filtering and skipping (empty annotation set);
   * every detection names an image id absent from the annotation file;
-  * an image file that is missing or cannot be decoded (raised by ``__getitem__``).
+  * when the dataset is built, for every image an instance uses (each image once): a
+    ``file_name`` that resolves (``..``, absolute path, symlink) outside ``ROOT/{split}2017/``
+    (names the annotation file, the image id and the path; nothing outside is opened), a
+    missing file, an unreadable image header, a header size other than the declared
+    ``width``/``height``, or more pixels than ``max_image_pixels`` (default
+    ``MAX_IMAGE_PIXELS`` = 50 M, or ``$DISTILKIT_MAX_IMAGE_PIXELS``): a decompression bomb
+    is refused from its header, before decoding;
+  * when a sample is read (``__getitem__``, ``load_scene``): the same header checks again
+    for a file changed or replaced since the build (``checks.file_signature``), and a file
+    that cannot be decoded.
 
 Bad input -- counted, logged skips (``dataset.skipped`` holds the counts; a WARNING
-names the file and the count):
+names the file, the count and the first example):
+  * a person annotation whose keypoints are not 51 finite numbers, hold a visibility flag
+    not in {0, 1, 2}, or put a labelled keypoint farther than one image width/height
+    outside the image (``checks.far_outside``): ``bad_keypoints`` -- an all-NaN annotation
+    never reaches the loss;
+  * a person annotation whose bbox is not 4 finite numbers, has a negative size, or overlaps
+    the image but reaches farther than one image size outside it, or whose ``area`` is not
+    a finite number >= 0: ``bad_box``. Both are dropped by ``load_coco``, so COCOeval
+    (``evaluation.evaluate_coco``) never sees them either;
   * a box lying (after clipping to the image) entirely outside it: ``degenerate_box``
     (GT) / ``det_degenerate_box`` (detections);
-  * a GT annotation or a detection naming an unknown image id: ``unknown_image`` /
-    ``det_unknown_image``.
+  * a GT annotation naming an unknown image id: ``unknown_image``; a detection naming one,
+    or an image id that is not an integer: ``det_unknown_image``;
+  * a detection whose score is not a number (``"high"``), not finite, or not in [0, 1]:
+    ``det_bad_score``; whose bbox is bad as above: ``det_bad_box``.
 Intentional filters are counted too (logged at INFO): ``crowd``, ``no_keypoints``,
 ``not_person``, ``det_not_person``, ``det_below_threshold``, ``max_instances``.
 Boxes partly outside the image are clipped to it, silently (that is normal COCO data).
@@ -45,6 +67,11 @@ import torch
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset, get_worker_info
 
+from distilkit.data.checks import MAX_IMAGE_PIXELS  # noqa: F401  (the default, offered here)
+from distilkit.data.checks import (Skips, area_problem, box_problem, check_image_file,
+                                   check_size, file_signature, header_size, image_pixel_limit,
+                                   is_int_id, is_number, keypoints_problem, open_image_file,
+                                   resolve_inside, score_problem)
 from distilkit.data.errors import DataError
 from distilkit.data.transforms import (AugmentConfig, AugmentParams, apply_affine,
                                        bbox_to_center_scale, clip_bbox_xywh, crop_matrix,
@@ -57,7 +84,8 @@ DEFAULT_DET_FILE = "person_detection_results/COCO_val2017_detections_AP_H_56_per
 _IMAGE_KEYS = ("id", "file_name", "width", "height")
 _ANN_KEYS = ("id", "image_id", "bbox", "keypoints")
 _DET_KEYS = ("image_id", "bbox", "score")
-_WARN_SKIPS = {"degenerate_box", "unknown_image", "det_degenerate_box", "det_unknown_image"}
+_WARN_SKIPS = {"degenerate_box", "unknown_image", "bad_box", "bad_keypoints",
+               "det_degenerate_box", "det_unknown_image", "det_bad_box", "det_bad_score"}
 
 
 @dataclass
@@ -66,7 +94,7 @@ class Instance:
 
     image_id: int
     ann_id: int
-    image_file: Path
+    image_file: Path        # the real path, checked to lie inside the image folder
     bbox: np.ndarray        # clipped [x, y, w, h]
     center: np.ndarray
     scale: np.ndarray
@@ -75,15 +103,27 @@ class Instance:
 
 
 # ----------------------------------------------------------------------------- files
-def read_image_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8 RGB; DataError if missing or unreadable."""
+def read_image_rgb(path: str | Path, declared_size=None, max_pixels: int | None = None,
+                   checked: tuple | None = None) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB; DataError if missing or unreadable.
+
+    The header is checked first (size under ``max_pixels``, default ``image_pixel_limit()``,
+    and equal to ``declared_size`` (width, height) when given), so a decompression bomb is
+    refused before decoding -- unless the open file still has ``checked``, the signature
+    ``check_image_file`` returned for it: Pillow's header parse costs about 0.1 ms, a
+    quarter of a small synthetic sample, and an unchanged file needs no second look.
+    Decoding is cv2.imdecode of the file's bytes, as always.
+    """
     path = Path(path)
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(path, "image file is missing") from None
-    except OSError as exc:
-        raise DataError(path, f"image file cannot be read ({exc})") from None
+    limit = image_pixel_limit(max_pixels)
+    with open_image_file(path) as f:   # one open: the bytes decoded are the ones checked
+        if checked is None or file_signature(f) != checked:
+            check_size(path, header_size(f, path, limit), declared_size, limit)
+            f.seek(0)
+        try:
+            data = np.fromfile(f, dtype=np.uint8)
+        except OSError as exc:
+            raise DataError(path, f"image file cannot be read ({exc})") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(path, "image file is corrupt or not a decodable image")
@@ -91,15 +131,17 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
 
 
 def load_json(path: str | Path, what: str):
-    """json.load with DataError for a missing file or malformed content."""
+    """json.load with DataError for a missing or unreadable file or malformed content."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, f"{what} file is missing")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise DataError(path, f"{what} file is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise DataError(path, f"{what} file cannot be read ({exc})") from None
 
 
 def _require(record, keys, path, what: str) -> None:
@@ -111,9 +153,8 @@ def _require(record, keys, path, what: str) -> None:
         raise DataError(path, f"{what} {ident} lacks required key(s) {missing}")
 
 
-def load_coco(path: str | Path) -> COCO:
-    """Validate a COCO keypoint annotation file and index it with pycocotools."""
-    data = load_json(path, "annotation")
+def _check_structure(data, path: Path) -> None:
+    """Whole-file errors: the lists, required keys, integer ids, positive image sizes."""
     if not isinstance(data, dict):
         raise DataError(path, "annotation file must hold a JSON object")
     for key in ("images", "annotations"):
@@ -121,12 +162,68 @@ def load_coco(path: str | Path) -> COCO:
             raise DataError(path, f"annotation file lacks a '{key}' list")
     for img in data["images"]:
         _require(img, _IMAGE_KEYS, path, "image")
+        if not is_int_id(img["id"]):
+            raise DataError(path, f"image id {img['id']!r} is not an integer")
+        if not all(is_number(img[k]) and 0 < img[k] < float("inf") for k in ("width", "height")):
+            raise DataError(path, f"image {img['id']} has width/height {img['width']!r}/"
+                                  f"{img['height']!r}, not positive numbers")
     for ann in data["annotations"]:
         _require(ann, _ANN_KEYS, path, "annotation")
-        if len(ann["bbox"]) != 4 or len(ann["keypoints"]) != 3 * NUM_KEYPOINTS:
-            raise DataError(path, f"annotation {ann['id']} has a bbox of length "
-                                  f"{len(ann['bbox'])} / keypoints of length "
-                                  f"{len(ann['keypoints'])} (want 4 / {3 * NUM_KEYPOINTS})")
+        if not (is_int_id(ann["id"]) and is_int_id(ann["image_id"])):
+            raise DataError(path, f"annotation {ann['id']!r} has id/image_id {ann['id']!r}/"
+                                  f"{ann['image_id']!r}, not integers")
+
+
+def _annotation_problem(ann: dict, sizes: dict) -> tuple[str, str] | None:
+    """(skip key, reason) for a person annotation with bad values, else None."""
+    width, height = sizes.get(ann["image_id"], (None, None))
+    problem = keypoints_problem(ann["keypoints"], width, height)
+    if problem:
+        return "bad_keypoints", problem
+    problem = box_problem(ann["bbox"], width, height)
+    if problem is None and "area" in ann:
+        problem = area_problem(ann["area"])
+    return ("bad_box", problem) if problem else None
+
+
+def _usable_annotations(data: dict, skipped: Skips) -> list[dict]:
+    """The annotations without person annotations holding bad values (counted)."""
+    sizes = {img["id"]: (img["width"], img["height"]) for img in data["images"]}
+    kept = []
+    for ann in data["annotations"]:
+        # other categories are never used (the dataset counts them as not_person)
+        found = (_annotation_problem(ann, sizes)
+                 if ann.get("category_id", 1) == PERSON_CATEGORY["id"] else None)
+        if found is None:
+            kept.append(ann)
+        else:
+            skipped.add(found[0], f"annotation {ann['id']}: {found[1]}")
+    return kept
+
+
+def log_skips(skipped: Counter, source_of) -> None:
+    """One line per skip key: WARNING for bad input, INFO for intentional filters."""
+    for key, count in sorted(skipped.items()):
+        level = logging.WARNING if key in _WARN_SKIPS else logging.INFO
+        example = skipped.example(key) if isinstance(skipped, Skips) else ""
+        logger.log(level, "%s: skipped %d instance(s): %s%s", source_of(key), count, key,
+                   example)
+
+
+def load_coco(path: str | Path, skipped: Skips | None = None) -> COCO:
+    """Validate a COCO keypoint annotation file and index it with pycocotools.
+
+    Structural faults raise DataError. Person annotations with bad values are dropped
+    before indexing and counted into ``skipped`` (``bad_keypoints``/``bad_box``); without
+    a counter, a WARNING names the file and the counts.
+    """
+    path = Path(path)
+    data = load_json(path, "annotation")
+    _check_structure(data, path)
+    counts = Skips() if skipped is None else skipped
+    data["annotations"] = _usable_annotations(data, counts)
+    if skipped is None:
+        log_skips(counts, lambda key: path)
     data.setdefault("categories", [PERSON_CATEGORY])
     coco = COCO()
     coco.dataset = data
@@ -137,13 +234,17 @@ def load_coco(path: str | Path) -> COCO:
 
 # --------------------------------------------------------------------------- dataset
 class TopDownCocoDataset(Dataset):
-    """Per-instance crops of a COCO-layout root; sample layout in docs/CONTRACTS.md."""
+    """Per-instance crops of a COCO-layout root; sample layout in docs/CONTRACTS.md.
+
+    ``max_image_pixels`` caps the pixels of any image it opens (default: the
+    ``$DISTILKIT_MAX_IMAGE_PIXELS`` environment variable, else ``MAX_IMAGE_PIXELS``).
+    """
 
     def __init__(self, root: str | Path, split: str = "train", input_size=(256, 192),
                  codec=None, train: bool | None = None, use_detections: bool | None = None,
                  det_score_thr: float = 0.0, det_file: str | Path | None = None,
                  aug: AugmentConfig | None = None, max_instances: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, max_image_pixels: int | None = None) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         self.root = Path(root)
@@ -159,9 +260,13 @@ class TopDownCocoDataset(Dataset):
         self.det_file = Path(det_file) if det_file is not None else self.root / DEFAULT_DET_FILE
         self.ann_file = self.root / "annotations" / f"person_keypoints_{split}2017.json"
         self.image_dir = self.root / f"{split}2017"
-        self.skipped: Counter = Counter()
+        self.max_image_pixels = image_pixel_limit(max_image_pixels)
+        self.skipped: Skips = Skips()        # a Counter, with first examples for the log
+        self._image_dir_real = Path(os.path.realpath(self.image_dir))
+        self._image_files: dict[int, Path] = {}
+        self._checked: dict[int, tuple] = {}      # image id -> file_signature when checked
 
-        self.coco = load_coco(self.ann_file)
+        self.coco = load_coco(self.ann_file, self.skipped)
         if self.use_detections:
             instances = self._instances_from_detections()
             source = self.det_file
@@ -171,16 +276,45 @@ class TopDownCocoDataset(Dataset):
         if max_instances is not None and len(instances) > max_instances:
             self.skipped["max_instances"] += len(instances) - max_instances
             instances = instances[:max_instances]
-        self._log_skips(source)
+        log_skips(self.skipped, self._skip_source)
         if not instances:
             raise DataError(source, f"no usable instances for split '{split}' "
                                     f"(skipped: {dict(self.skipped) or 'none'})")
+        # Fail now, before any training, rather than when an epoch first reaches the image.
+        self._check_images(instances)
         self.instances: list[Instance] = instances
         self.reseed(seed)
 
     # -- instance lists
     def image_path(self, image_id: int) -> Path:
-        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+        """The image's real path, checked once to lie inside ``ROOT/{split}2017/``."""
+        path = self._image_files.get(image_id)
+        if path is None:
+            path = resolve_inside(self._image_dir_real, self.coco.imgs[image_id]["file_name"],
+                                  self.ann_file, image_id)
+            self._image_files[image_id] = path
+        return path
+
+    def declared_size(self, image_id: int) -> tuple[float, float]:
+        """(width, height) as the annotation file declares them."""
+        img = self.coco.imgs[image_id]
+        return img["width"], img["height"]
+
+    def read_image(self, image_id: int) -> np.ndarray:
+        """The image, RGB; its header is parsed again only if the file changed since the build."""
+        return read_image_rgb(self.image_path(image_id), self.declared_size(image_id),
+                              self.max_image_pixels, self._checked.get(image_id))
+
+    def _check_images(self, instances: list[Instance]) -> None:
+        """Header-check every image the instances use, each once (no decoding)."""
+        for image_id in dict.fromkeys(inst.image_id for inst in instances):
+            try:
+                self._checked[image_id] = check_image_file(
+                    self.image_path(image_id), self.declared_size(image_id),
+                    self.max_image_pixels)
+            except DataError as exc:
+                raise DataError(exc.path, f"{exc.problem} (image id {image_id} of "
+                                          f"{self.ann_file})") from None
 
     def _make_instance(self, image_id, ann_id, bbox, score, keypoints, skip_key):
         img = self.coco.imgs[image_id]
@@ -195,14 +329,18 @@ class TopDownCocoDataset(Dataset):
     def _instances_from_gt(self) -> list[Instance]:
         out = []
         for ann in sorted(self.coco.dataset["annotations"], key=lambda a: (a["image_id"], a["id"])):
-            kpts = np.asarray(ann["keypoints"], dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
             if ann["image_id"] not in self.coco.imgs:
                 self.skipped["unknown_image"] += 1
-            elif ann.get("category_id", 1) != PERSON_CATEGORY["id"]:
+                continue
+            if ann.get("category_id", 1) != PERSON_CATEGORY["id"]:
                 self.skipped["not_person"] += 1
-            elif ann.get("iscrowd", 0):
+                continue
+            if ann.get("iscrowd", 0):
                 self.skipped["crowd"] += 1
-            elif ann.get("num_keypoints", int((kpts[:, 2] > 0).sum())) == 0 \
+                continue
+            # load_coco has checked a person annotation's values: 51 finite numbers
+            kpts = np.asarray(ann["keypoints"], dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
+            if ann.get("num_keypoints", int((kpts[:, 2] > 0).sum())) == 0 \
                     or not (kpts[:, 2] > 0).any():
                 self.skipped["no_keypoints"] += 1
             else:
@@ -212,22 +350,37 @@ class TopDownCocoDataset(Dataset):
                     out.append(inst)
         return out
 
+    def _detection_skip(self, det: dict, index: int) -> tuple[str, str] | None:
+        """(skip key, example) for a person detection, or None to use it."""
+        image_id = det["image_id"]
+        where = f"detection #{index} (image id {image_id!r})"
+        if not is_int_id(image_id) or image_id not in self.coco.imgs:
+            return "det_unknown_image", where
+        problem = score_problem(det["score"])
+        if problem:
+            return "det_bad_score", f"{where}: {problem}"
+        if det["score"] < self.det_score_thr:
+            return "det_below_threshold", ""
+        problem = box_problem(det["bbox"], *self.declared_size(image_id))
+        if problem:
+            return "det_bad_box", f"{where}: {problem}"
+        return None
+
     def _instances_from_detections(self) -> list[Instance]:
         dets = load_json(self.det_file, "detection")
         if not isinstance(dets, list):
             raise DataError(self.det_file, "detection file must hold a JSON list")
         out, n_person = [], 0
         no_kpts = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
-        for det in dets:
+        for index, det in enumerate(dets):
             _require(det, _DET_KEYS, self.det_file, "detection")
             if det.get("category_id", 1) != PERSON_CATEGORY["id"]:
                 self.skipped["det_not_person"] += 1
                 continue
             n_person += 1
-            if det["image_id"] not in self.coco.imgs:
-                self.skipped["det_unknown_image"] += 1
-            elif float(det["score"]) < self.det_score_thr:
-                self.skipped["det_below_threshold"] += 1
+            skip = self._detection_skip(det, index)
+            if skip is not None:
+                self.skipped.add(*skip)
             else:
                 inst = self._make_instance(det["image_id"], -1, det["bbox"], det["score"],
                                            no_kpts, "det_degenerate_box")
@@ -239,10 +392,11 @@ class TopDownCocoDataset(Dataset):
         out.sort(key=lambda inst: inst.image_id)  # stable: keeps file order per image
         return out
 
-    def _log_skips(self, source: Path) -> None:
-        for key, count in sorted(self.skipped.items()):
-            level = logging.WARNING if key in _WARN_SKIPS else logging.INFO
-            logger.log(level, "%s: skipped %d instance(s): %s", source, count, key)
+    def _skip_source(self, key: str) -> Path:
+        """The file a skip key counts records of (for the log line)."""
+        if key.startswith("det_") or (key == "max_instances" and self.use_detections):
+            return self.det_file
+        return self.ann_file
 
     # -- randomness
     def reseed(self, seed: int) -> None:
@@ -275,7 +429,7 @@ class TopDownCocoDataset(Dataset):
         inst = self.instances[index]
         params = self.augment_params(index)
         matrix = crop_matrix(params, self.input_size)
-        crop = warp_image(read_image_rgb(inst.image_file), matrix, self.input_size)
+        crop = warp_image(self.read_image(inst.image_id), matrix, self.input_size)
         keypoints, visible = self.transform_keypoints(inst.keypoints, matrix, params.flip)
 
         sample = {
@@ -317,4 +471,4 @@ class TopDownCocoDataset(Dataset):
     def load_scene(self, image_id: int) -> tuple[np.ndarray, list[dict]]:
         """Full image (RGB) and its GT annotations, for plotting whole scenes."""
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))
-        return read_image_rgb(self.image_path(image_id)), anns
+        return self.read_image(image_id), anns

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distilkit.models import build_model  # noqa: E402
 from distilkit.models.deploy import prepare_for_inference  # noqa: E402
-from distilkit.profiling import count_macs, count_params, write_csv  # noqa: E402
+from distilkit.models.complexity import count_macs, count_params, write_csv  # noqa: E402
 from distilkit.sizes import parse_hw  # noqa: E402
 
 MODELS = {"distilpose-s": 2.38, "distilpose-l": 10.33, "teacher-hrw48": 17.03}  # paper GFLOPs

@@ -9,8 +9,8 @@ import sys
 # missing optional piece does not break the others.
 _SUBCOMMAND_MODULES = (
     "distilkit.data.synthetic",
-    "distilkit.profiling",
-    "distilkit.train_cli",
+    "distilkit.models.complexity",
+    "distilkit.engine.cli",
     "distilkit.experiments.cli",
 )
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors about the user's input or machine, each naming the file or folder it concerns."""
-    from distilkit.checkpoint import CheckpointWriteError, UnsafeCheckpointError
+    from distilkit.engine.checkpoint import CheckpointWriteError, UnsafeCheckpointError
     from distilkit.data.errors import DataError
     from distilkit.experiments.locks import FolderBusyError
     return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError

@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distilkit.checkpoint import load_model_from_checkpoint
 from distilkit.losses import LossConfig
 from distilkit.outputs import PoseOutput
 
@@ -45,6 +44,8 @@ def load_teacher(checkpoint: str | Path, device: torch.device | str = "cpu") -> 
     if not path.is_file():
         raise FileNotFoundError(f"teacher checkpoint {path} does not exist; train one first "
                                 "(distilkit train --model teacher-... --out RUN_DIR) or fix the path")
+    from distilkit.engine.checkpoint import load_model_from_checkpoint  # engine imports this module
+
     model, _ = load_model_from_checkpoint(path, map_location=device)
     if getattr(model, "kind", None) != "heatmap":
         raise ValueError(f"teacher checkpoint {path} holds a {getattr(model, 'kind', '?')} model "

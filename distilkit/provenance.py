@@ -54,7 +54,7 @@ def now_iso() -> str:
 def write_run_record(run_dir: str | Path, *, wall_s: float, started: str) -> dict:
     """Record the run's wall time over all its sessions, when it started, and this finishing
     process's provenance (``timestamp`` is when it finished) in its folder."""
-    from distilkit.checkpoint import atomic_write_text
+    from distilkit.engine.checkpoint import atomic_write_text
 
     record = {"wall_s": round(float(wall_s), 1), "started": started, **provenance()}
     atomic_write_text(Path(run_dir) / RUN_RECORD, json.dumps(record, indent=2))

@@ -33,29 +33,19 @@ out_dir = "results/figures"
 num_samples = 4
 
 # %%
-import sys
 from pathlib import Path
-
-# Find the package when the kernel starts in notebooks/ and distilkit is not installed.
-try:
-    import distilkit
-except ImportError:
-    for _d in (Path.cwd(), *Path.cwd().parents):
-        if (_d / "distilkit" / "__init__.py").is_file():
-            sys.path.insert(0, str(_d))
-            break
-    import distilkit
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from distilkit.data.topdown import TopDownCocoDataset
 from distilkit.data.transforms import AugmentConfig
-from distilkit.plots import draw_box, save_figure, show_crop, show_scene
+from distilkit.paths import resolve
 from distilkit.profiles import get_profile
+from distilkit.viz.figures import save_png_pdf
+from distilkit.viz.skeleton import draw_box, show_crop, show_scene
 
-REPO = Path(distilkit.__file__).resolve().parents[1]
-figures = Path(out_dir) if Path(out_dir).is_absolute() else REPO / out_dir
+figures = resolve(out_dir)
 input_size = get_profile(profile).input_size
 
 if data_root is None:
@@ -63,7 +53,7 @@ if data_root is None:
 
     root = Path(ensure_synthetic(profile, seed))
 else:
-    root = Path(data_root) if Path(data_root).is_absolute() else REPO / data_root
+    root = resolve(data_root)
 print("data:", root, "| input (H, W):", input_size, "| figures ->", figures)
 
 # %% [markdown]
@@ -94,7 +84,7 @@ fig, axes = plt.subplots(1, len(scene_ids), figsize=(4 * len(scene_ids), 4), squ
 for ax, image_id in zip(axes[0], scene_ids):
     image, anns = plain.load_scene(image_id)
     show_scene(ax, image, anns, title=f"image {image_id}: {len(anns)} annotation(s)")
-save_figure(fig, figures, "dataset_tour_scenes")
+save_png_pdf(fig, figures, "dataset_tour_scenes")
 plt.show()
 
 # %% [markdown]
@@ -108,7 +98,7 @@ for ax, i in zip(axes[0], picks):
     inst = plain.instances[int(i)]
     show_crop(ax, s["image"], s["keypoints"], s["keypoints_visible"],
               title=f"ann {inst.ann_id}")
-save_figure(fig, figures, "dataset_tour_crops")
+save_png_pdf(fig, figures, "dataset_tour_crops")
 plt.show()
 
 # %% [markdown]
@@ -128,7 +118,7 @@ for row, i in zip(axes, picks):
         m = s["meta"]
         show_crop(ax, s["image"], s["keypoints"], s["keypoints_visible"],
                   title=f"{'flip ' if m['flipped'] else ''}s={float(m['scale'][1]):.0f}px")
-save_figure(fig, figures, "dataset_tour_augmented")
+save_png_pdf(fig, figures, "dataset_tour_augmented")
 plt.show()
 
 # %% [markdown]
@@ -145,7 +135,7 @@ if val is not None:
         for inst in val.instances:
             if inst.image_id == image_id:
                 draw_box(ax, inst.bbox, color="cyan", label=f"{inst.score:.2f}")
-    save_figure(fig, figures, "dataset_tour_detections")
+    save_png_pdf(fig, figures, "dataset_tour_detections")
     plt.show()
 
 # %%

@@ -16,12 +16,12 @@
 #
 # The paper's Fig. 1 places DistilPose among heatmap, distillation and regression methods
 # by COCO val AP against GFLOPs and parameters. The top row redraws it from the paper's
-# Table 1 (and the Table 3 teacher) as recorded in `results/paper_complexity.csv`.
+# Table 1 (and the Table 3 teacher) as recorded in `distilkit/models/paper_complexity.csv`.
 #
 # The bottom row is **ours**: AP on the embedded *synthetic* validation set of compact
 # models (the `-cpu` presets for the main job's results; the `-smoke` ones when only the
 # small models cached by these notebooks exist), with parameters and GFLOPs profiled here
-# by `distilkit.profiling` in the paper's (mmcv) convention. Different data and model
+# by `distilkit.models.complexity` in the paper's (mmcv) convention. Different data and model
 # sizes: compare shapes (does distillation raise AP at unchanged cost?), never numbers
 # across the two rows.
 #
@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 profile = "smoke"         # the profile of "ours"; the main job's is "cpu"
 results_dir = None        # None: the main job's folder for the profile (results/ for cpu)
-paper_csv = None          # None: results/paper_complexity.csv
+paper_csv = None          # None: distilkit/models/paper_complexity.csv
 data_root = None
 teacher = None            # used when no results CSV has rows: checkpoints' own AP
 student_plain = None
@@ -47,21 +47,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from distilkit.viz import ROLE_LABELS, resolve_path, save_png_pdf
+from distilkit import paths
 from distilkit.viz.complexity import (add_complexity, load_paper_points, ours_from_checkpoints,
-                                      ours_from_results, plot_complexity)
-from distilkit.viz.figures import REPO
+                                      ours_from_results, ours_from_runs, plot_complexity)
 from distilkit.viz.session import open_session
 
 if threads:
     import torch
     torch.set_num_threads(int(threads))
 paper = load_paper_points(resolve_path(paper_csv) if paper_csv else None)
-if results_dir is None:
-    results = REPO / "results" if profile == "cpu" else REPO / "results" / profile
-else:
-    results = resolve_path(results_dir)
-ours = ours_from_results(results, profile)
-source = f"results CSVs in {results}"
+# the main job's run folders when it ran here; else the exported (e.g. committed) results
+ours, source = ours_from_runs(paths.runs_dir(profile), profile), f"run folders in {paths.runs_dir(profile)}"
+if ours.empty:
+    results = paths.results_dir(profile) if results_dir is None else resolve_path(results_dir)
+    ours, source = ours_from_results(results, profile), f"results CSVs in {results}"
 if ours.empty:
     # no table runs at this profile: the four models the other notebooks use
     session = open_session(profile, given={"teacher": teacher, "plain": student_plain,
@@ -86,4 +85,4 @@ plt.show()
 # %% [markdown]
 # GFLOPs of ours are `gflops_mmcv` (the paper's counter: conv + linear MACs plus norms
 # and activations, attention matmuls missed); `complexity_ours.csv` also has `gmacs`,
-# which counts every matmul including attention (see `distilkit.profiling`).
+# which counts every matmul including attention (see `distilkit.models.complexity`).

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from distilkit.report import load_table, summarize, write_report
+from distilkit.experiments.report import load_table, summarize, write_report
 
 tables = {t: summarize(load_table(results_dir, t), t) for t in (4, 5, 6)}
 for t, df in tables.items():

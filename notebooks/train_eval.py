@@ -48,8 +48,8 @@ import torch
 
 from distilkit.engine import TrainConfig, fit
 from distilkit.losses import parse_loss_switches
-from distilkit.plots.curves import plot_learning_curves
-from distilkit.plots.predictions import plot_predictions
+from distilkit.viz.curves import plot_learning_curves
+from distilkit.viz.predictions import plot_predictions
 
 if threads:
     torch.set_num_threads(int(threads))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from distilkit.checkpoint import load_checkpoint
+from distilkit.engine.checkpoint import load_checkpoint
 from distilkit.distill import check_compatible, load_teacher
 from distilkit.engine import NonFiniteLossError, TrainConfig, fit
 import distilkit.engine.trainer as engine_fit

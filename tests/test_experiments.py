@@ -160,7 +160,7 @@ def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root)
 
 
 def test_report_renders_tables_and_conclusions(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     rows = []
     aps = [0.31, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38]
@@ -204,7 +204,7 @@ def test_a_run_folder_in_use_by_another_process_is_refused_not_shared(tmp_path):
 
 
 def test_a_claim_with_a_missing_row_is_not_decided(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     # only the extremes ran (the CI subset): nothing says all four beat CS, SH, ...
     specs = {s.row: s for s in TABLES[4]()}
@@ -218,7 +218,7 @@ def test_a_claim_with_a_missing_row_is_not_decided(tmp_path):
 
 
 def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
-    from distilkit.report import plot_component_gains, summarize
+    from distilkit.experiments.report import plot_component_gains, summarize
 
     raw = pd.DataFrame([{**spec.columns(), "seed": 0, "AP": 0.0, "paper_AP": spec.paper_AP, "err_px": err}
                         for spec, err in zip(TABLES[4](), [9.0, 8.5, 8.0, 7.5, 8.7, 8.2, 7.9, 7.0, 8.0, 7.5])])
@@ -231,7 +231,7 @@ def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
 
 
 def test_report_margins_are_the_measured_seed_spread(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     specs = {s.row: s for s in TABLES[4]()}
     rows = [{**specs["none"].columns(), "seed": i, "AP": ap, "err_px": err, "paper_AP": 56.0}
@@ -245,7 +245,7 @@ def test_report_margins_are_the_measured_seed_spread(tmp_path):
 
 
 def test_report_says_beside_each_verdict_whether_the_seed_ranges_are_apart(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     specs = {s.row: s for s in TABLES[4]()}
     runs = {"none": [(0.001, 7.0), (0.002, 6.0)],
@@ -260,7 +260,7 @@ def test_report_says_beside_each_verdict_whether_the_seed_ranges_are_apart(tmp_p
 
 
 def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     specs = {s.row: s for s in TABLES[4]()}
     pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": ap, "err_px": e, "paper_AP": 56.0}
@@ -286,7 +286,7 @@ def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results
 
 
 def test_report_judges_l_cs_by_how_well_the_scores_rank_keypoints(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     specs = {s.row: s for s in TABLES[4]()}
     rows = [{**specs["none"].columns(), "seed": i, "AP": 0.0, "err_px": 7.0, "paper_AP": 56.0,
@@ -313,7 +313,7 @@ def test_report_judges_l_cs_by_how_well_the_scores_rank_keypoints(tmp_path):
 
 
 def test_a_report_of_results_without_score_auc_has_no_l_cs_section(tmp_path):
-    from distilkit.report import write_report
+    from distilkit.experiments.report import write_report
 
     specs = {s.row: s for s in TABLES[4]()}
     pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": 0.0, "err_px": 6.0, "paper_AP": 56.0}

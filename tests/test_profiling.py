@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from distilkit.models import build_model
-from distilkit.profiling import (PAPER_CSV, add_cli, compare_with_paper, count_macs,
+from distilkit.models.complexity import (PAPER_CSV, add_cli, compare_with_paper, count_macs,
                                  count_params, load_paper_rows, profile_models)
 
 

@@ -1,10 +1,6 @@
-"""Training and evaluation engine."""
+"""Training and evaluation engine: one ``fit`` for every model, checkpoints, evaluation."""
 from distilkit.engine.config import TrainConfig
+from distilkit.engine.eval_checkpoint import checkpoint_error_metrics, evaluate_checkpoint
 from distilkit.engine.trainer import NonFiniteLossError, fit
 
-__all__ = ["TrainConfig", "fit", "NonFiniteLossError", "evaluate_checkpoint"]
-
-
-def evaluate_checkpoint(*args, **kwargs):
-    from distilkit.engine.eval_checkpoint import evaluate_checkpoint as _impl
-    return _impl(*args, **kwargs)
+__all__ = ["TrainConfig", "fit", "NonFiniteLossError", "evaluate_checkpoint", "checkpoint_error_metrics"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from distilkit.checkpoint import load_model_from_checkpoint
+from distilkit.engine.checkpoint import load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from distilkit.checkpoint import (atomic_file, atomic_torch_save, atomic_write_text, load_checkpoint,
+from distilkit.engine.checkpoint import (atomic_file, atomic_torch_save, atomic_write_text, load_checkpoint,
                                   rng_state, set_rng_state, unwrap)
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig

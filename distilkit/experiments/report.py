@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from distilkit.experiments.grid import TABLES
-from distilkit.report_confidence import score_ranking_section
+from distilkit.experiments.report_confidence import score_ranking_section
 from distilkit.viz.figures import save_png_pdf
 
 BASELINE = {  # row -> the row its improvement is measured against

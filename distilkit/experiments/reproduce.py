@@ -94,7 +94,7 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
         summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
         _write_summary(out, summary)
     elif figures:  # no viz notebooks on a user's data, but the report reads only the CSVs
-        from distilkit.report import write_report
+        from distilkit.experiments.report import write_report
 
         write_report(summary["results_dir"])
     return summary

@@ -3,7 +3,7 @@
 Convolutions that feed a BatchNorm have no bias (the BN shift makes it redundant), as in
 torchvision, MMPose and the official HRNet; this is what the paper's parameter counts assume.
 ReLUs are ``nn.ReLU`` modules rather than ``F.relu`` so the mmcv-style complexity counter in
-``distilkit.profiling`` can see them (mmcv counts activations as FLOPs).
+``distilkit.models.complexity`` can see them (mmcv counts activations as FLOPs).
 """
 from __future__ import annotations
 

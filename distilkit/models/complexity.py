@@ -36,7 +36,7 @@ from distilkit.models import build_model
 from distilkit.models.hrnet import ResizeTo
 from distilkit.sizes import parse_hw
 
-PAPER_CSV = Path(__file__).resolve().parent.parent / "results" / "paper_complexity.csv"
+PAPER_CSV = Path(__file__).resolve().parent / "paper_complexity.csv"   # package data: the paper's figures
 COLUMNS = ["model", "input_size", "params_m", "gmacs", "gmacs_paper", "gflops_mmcv"]
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)

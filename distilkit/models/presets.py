@@ -105,7 +105,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class SizeProfile:
+class ModelSizes:
     """Sizes of every part for one profile."""
 
     input_size: tuple[int, int]
@@ -116,7 +116,7 @@ class SizeProfile:
     deconv_channels: int
 
 
-PAPER_SIZES = SizeProfile(
+PAPER_SIZES = ModelSizes(
     input_size=(256, 192),
     encoder=EncoderConfig(dim=192, depth=12, heads=8, mlp_ratio=3.0, patch_size=(4, 3)),
     stemnet=StemNetConfig(width=64, num_blocks=4),
@@ -126,7 +126,7 @@ PAPER_SIZES = SizeProfile(
 )
 
 # 64x48 -> 16x12 feature map -> 2x2 patches -> 8x6 = 48 visual tokens.
-CPU_SIZES = SizeProfile(
+CPU_SIZES = ModelSizes(
     input_size=(64, 48),
     encoder=EncoderConfig(dim=96, depth=4, heads=4, mlp_ratio=3.0, patch_size=(2, 2)),
     stemnet=StemNetConfig(width=32, num_blocks=2),
@@ -138,7 +138,7 @@ CPU_SIZES = SizeProfile(
     deconv_channels=64,
 )
 
-SMOKE_SIZES = SizeProfile(
+SMOKE_SIZES = ModelSizes(
     input_size=(64, 48),
     encoder=EncoderConfig(dim=32, depth=1, heads=2, mlp_ratio=2.0, patch_size=(2, 2)),
     stemnet=StemNetConfig(width=8, num_blocks=1),
@@ -148,42 +148,42 @@ SMOKE_SIZES = SizeProfile(
     deconv_channels=16,
 )
 
-SIZE_PROFILES: dict[str, SizeProfile] = {"": PAPER_SIZES, "-cpu": CPU_SIZES,
+MODEL_SIZES: dict[str, ModelSizes] = {"": PAPER_SIZES, "-cpu": CPU_SIZES,
                                          "-smoke": SMOKE_SIZES}
 
 
-def distilpose_s(sizes: SizeProfile, name: str) -> ModelConfig:
+def distilpose_s(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="token", head="regression", backbone=sizes.stemnet,
                        encoder=sizes.encoder, input_size=sizes.input_size)
 
 
-def distilpose_l(sizes: SizeProfile, name: str) -> ModelConfig:
+def distilpose_l(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="token", head="regression",
                        backbone=replace(sizes.hrnet, num_stages=3),
                        encoder=sizes.encoder, input_size=sizes.input_size)
 
 
-def teacher_hrw48(sizes: SizeProfile, name: str) -> ModelConfig:
+def teacher_hrw48(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="token", head="heatmap", backbone=sizes.hrnet,
                        encoder=sizes.encoder, input_size=sizes.input_size)
 
 
-def teacher_stemnet(sizes: SizeProfile, name: str) -> ModelConfig:
+def teacher_stemnet(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="token", head="heatmap", backbone=sizes.stemnet,
                        encoder=sizes.encoder, input_size=sizes.input_size)
 
 
-def deeppose_r50(sizes: SizeProfile, name: str) -> ModelConfig:
+def deeppose_r50(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="deeppose", head="regression", backbone=sizes.resnet,
                        input_size=sizes.input_size)
 
 
-def simplebaseline_r50(sizes: SizeProfile, name: str) -> ModelConfig:
+def simplebaseline_r50(sizes: ModelSizes, name: str) -> ModelConfig:
     return ModelConfig(name=name, arch="simplebaseline", head="heatmap", backbone=sizes.resnet,
                        input_size=sizes.input_size, deconv_channels=sizes.deconv_channels)
 
 
-_ARCHITECTURES: dict[str, Callable[[SizeProfile, str], ModelConfig]] = {
+_ARCHITECTURES: dict[str, Callable[[ModelSizes, str], ModelConfig]] = {
     "distilpose-s": distilpose_s,
     "distilpose-l": distilpose_l,
     "teacher-hrw48": teacher_hrw48,
@@ -196,7 +196,7 @@ _ARCHITECTURES: dict[str, Callable[[SizeProfile, str], ModelConfig]] = {
 MODEL_CONFIGS: dict[str, Callable[[], ModelConfig]] = {
     base + suffix: partial(fn, sizes, base + suffix)
     for base, fn in _ARCHITECTURES.items()
-    for suffix, sizes in SIZE_PROFILES.items()
+    for suffix, sizes in MODEL_SIZES.items()
 }
 
 
@@ -289,6 +289,6 @@ def build_model(name: str, **overrides: Any) -> nn.Module:
 
 
 __all__ = ["StemNetConfig", "HRNetConfig", "ResNetConfig", "EncoderConfig", "ModelConfig",
-           "SizeProfile", "PAPER_SIZES", "CPU_SIZES", "SMOKE_SIZES", "SIZE_PROFILES",
+           "ModelSizes", "PAPER_SIZES", "CPU_SIZES", "SMOKE_SIZES", "MODEL_SIZES",
            "MODEL_CONFIGS", "list_models", "get_config", "apply_overrides",
            "build_from_config", "build_model"]

@@ -12,7 +12,10 @@ notebooks call, one concept per module:
     confidence    Fig. 6   confidence boxes, reliability, the AP that Eq. 3 rescoring adds
     attribution   captum IntegratedGradients / Saliency of a joint's coordinate
     complexity    Fig. 1   AP vs GFLOPs / parameters
-    figures       saving PNG + PDF, output folders
+    figures       saving PNG + PDF (the one figure-saving helper), output folders
+    skeleton      drawing skeletons, boxes, crops and scenes
+    curves        a run's learning curves (metrics.csv)
+    predictions   a checkpoint's predictions on validation crops
 """
 from distilkit.viz.checkpoints import ROLE_LABELS, ROLES, ensure_checkpoints, load_models
 from distilkit.viz.figures import resolve_path, save_png_pdf

@@ -80,6 +80,19 @@ def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Pat
     return found
 
 
+def _loads(path: Path) -> bool:
+    """Whether the current code can rebuild the model a cached checkpoint holds."""
+    from distilkit.engine.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
+
+    try:
+        load_model_from_checkpoint(path)
+    except UnsafeCheckpointError:
+        raise  # a file that would run code is never silently trained over: the user must see it
+    except (RuntimeError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
 def _train(role: str, profile: str, out_dir: Path, *, teacher: Path | None,
            data_root: str | None, seed: int, epochs: int | None, progress: bool) -> Path:
     from distilkit.engine import TrainConfig, fit
@@ -156,14 +169,14 @@ def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = Non
 
 def load_models(paths: Mapping[str, str | Path]) -> dict[str, "torch.nn.Module"]:
     """role -> model in eval mode, on the CPU."""
-    from distilkit.checkpoint import load_model_from_checkpoint
+    from distilkit.engine.checkpoint import load_model_from_checkpoint
 
     return {role: load_model_from_checkpoint(p)[0].eval() for role, p in paths.items()}
 
 
 def checkpoint_ap(path: str | Path) -> float:
     """The validation AP a checkpoint recorded at its last evaluation (NaN if none)."""
-    from distilkit.checkpoint import load_checkpoint
+    from distilkit.engine.checkpoint import load_checkpoint
 
     ap = load_checkpoint(path).get("metrics", {}).get("AP")
     return float(ap) if ap is not None else float("nan")

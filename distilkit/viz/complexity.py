@@ -1,9 +1,9 @@
 """Fig. 1: accuracy against cost -- the paper's methods, and ours, never on one axis.
 
 The paper's points are COCO val AP at 256x192 with its parameter and GFLOP counts
-(``results/paper_complexity.csv``: Table 1, plus the Table 3 teacher). Ours are AP on the
+(``distilkit/models/paper_complexity.csv``: Table 1, plus the Table 3 teacher). Ours are AP on the
 embedded synthetic set with the compact ``-cpu`` (or ``-smoke``) models, profiled here
-with ``distilkit.profiling``; their GFLOPs are mmcv-convention (``gflops_mmcv``, the
+with ``distilkit.models.complexity``; their GFLOPs are mmcv-convention (``gflops_mmcv``, the
 paper's counter) so the two rows use one definition, but the data and the model sizes
 differ, so they are drawn in separate rows with separate axes.
 """
@@ -35,12 +35,12 @@ KEY_ROWS: dict[int, tuple[str, ...] | None] = {
 
 
 def load_paper_points(path: str | Path | None = None) -> pd.DataFrame:
-    """The paper's points from ``results/paper_complexity.csv`` (the profiler's reference
+    """The paper's points from ``distilkit/models/paper_complexity.csv`` (the profiler's reference
     table): every Table 1 row plus the Table 3 teacher without extra post-processing.
 
     Returns method, backbone, input_size, params_m, gflops, AP (%), family (heatmap,
     distillation, regression, teacher, distilpose) and source."""
-    from distilkit.profiling import PAPER_CSV
+    from distilkit.models.complexity import PAPER_CSV
 
     path = Path(path) if path is not None else PAPER_CSV
     raw = pd.read_csv(path, dtype={"ex_post": str, "role": str})
@@ -74,25 +74,42 @@ def _read(path: Path) -> list[dict]:
 def ours_from_results(results_dir: str | Path, profile: str = "cpu", *,
                       rows: Mapping[int, tuple[str, ...] | None] | None = KEY_ROWS
                       ) -> pd.DataFrame:
-    """Our finished runs from ``table4/5/6.csv`` and ``teachers.csv``: one row per
-    (table, row) with the AP (%) averaged over seeds, ``n_seeds``, and the resolved model
-    preset. ``rows=None`` keeps every row."""
+    """Our finished runs from exported ``table4/5/6.csv`` and ``teachers.csv`` (e.g. the
+    committed reference): see ``ours_from_tables``."""
+    results_dir = Path(results_dir)
+    return ours_from_tables([r for name in ("teachers.csv", "table4.csv", "table5.csv", "table6.csv")
+                             for r in _read(results_dir / name)], profile, rows=rows)
+
+
+def ours_from_runs(runs_root: str | Path, profile: str = "cpu", *,
+                   rows: Mapping[int, tuple[str, ...] | None] | None = KEY_ROWS) -> pd.DataFrame:
+    """Our finished runs found in the main job's run folders (``collect_table``)."""
+    from distilkit.experiments.records import collect_table
+
+    if not Path(runs_root).is_dir():
+        return ours_from_tables([], profile, rows=rows)
+    frames = [collect_table(t, runs_root, profile=profile) for t in (0, 4, 5, 6)]
+    return ours_from_tables([r for f in frames for r in f.to_dict("records")], profile, rows=rows)
+
+
+def ours_from_tables(records: list[dict], profile: str = "cpu", *,
+                     rows: Mapping[int, tuple[str, ...] | None] | None = KEY_ROWS) -> pd.DataFrame:
+    """One row per (table, row) of results rows with the AP (%) averaged over seeds,
+    ``n_seeds``, and the resolved model preset. ``rows=None`` keeps every row."""
     from distilkit.profiles import get_profile
 
     prof = get_profile(profile)
     recs = []
-    results_dir = Path(results_dir)
-    for name in ("teachers.csv", "table4.csv", "table5.csv", "table6.csv"):
-        for r in _read(results_dir / name):
-            if r.get("AP") in (None, "") or r.get("error") or r.get("profile", profile) != profile:
-                continue
-            table = int(r.get("table") or 0)
-            keep = None if rows is None else rows.get(table, ())
-            if rows is not None and keep is not None and r.get("row") not in keep:
-                continue
-            recs.append({"table": table, "row": r["row"], "model": prof.model_name(r["model"]),
-                         "AP": 100.0 * float(r["AP"]), "seed": r.get("seed"),
-                         "kind": "teacher" if "(teacher)" in r["row"] else "student"})
+    for r in records:
+        if r.get("AP") in (None, "") or r.get("error") or r.get("profile", profile) != profile:
+            continue
+        table = int(r.get("table") or 0)
+        keep = None if rows is None else rows.get(table, ())
+        if rows is not None and keep is not None and r.get("row") not in keep:
+            continue
+        recs.append({"table": table, "row": r["row"], "model": prof.model_name(r["model"]),
+                     "AP": 100.0 * float(r["AP"]), "seed": r.get("seed"),
+                     "kind": "teacher" if "(teacher)" in r["row"] else "student"})
     if not recs:
         return pd.DataFrame(columns=["label", "model", "AP", "n_seeds", "kind"])
     df = pd.DataFrame(recs)
@@ -105,7 +122,7 @@ def ours_from_results(results_dir: str | Path, profile: str = "cpu", *,
 def ours_from_checkpoints(paths: Mapping[str, str | Path],
                           labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One point per checkpoint: its recorded validation AP (%) and model preset."""
-    from distilkit.checkpoint import load_checkpoint
+    from distilkit.engine.checkpoint import load_checkpoint
 
     recs = []
     for role, path in paths.items():
@@ -121,7 +138,7 @@ def add_complexity(df: pd.DataFrame, *, profiler=None) -> pd.DataFrame:
     """Join params_m, gmacs, gmacs_paper and gflops_mmcv of each model preset (one
     profile per distinct preset; no timing runs)."""
     if profiler is None:
-        from distilkit.profiling import profile_models
+        from distilkit.models.complexity import profile_models
 
         def profiler(names: Iterable[str]) -> list[dict]:
             return profile_models(list(names), batch_sizes=())

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
+from distilkit.paths import notebooks_dir
 
 
-def resolve_path(path: str | Path, base: str | Path = NOTEBOOKS) -> Path:
-    """``path`` as is when absolute, else relative to ``base`` (the notebooks folder)."""
+def resolve_path(path: str | Path, base: str | Path | None = None) -> Path:
+    """``path`` as is when absolute, else relative to ``base`` (default: the notebooks folder)."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else (Path(base) / p).resolve()
+    return p if p.is_absolute() else (Path(base or notebooks_dir()) / p).resolve()
 
 
 # no creation date: a re-run that draws the same figure writes the same bytes
@@ -55,4 +54,4 @@ SHORT_NAMES: dict[str, str] = {
 }
 
 
-__all__ = ["REPO", "NOTEBOOKS", "resolve_path", "save_png_pdf", "pretty_joint", "SHORT_NAMES"]
+__all__ = ["resolve_path", "save_png_pdf", "pretty_joint", "SHORT_NAMES"]

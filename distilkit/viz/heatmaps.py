@@ -17,7 +17,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from distilkit.codecs import simulated_heatmaps
 from distilkit.data.transforms import denormalize_image
 from distilkit.keypoints import KEYPOINT_NAMES
-from distilkit.plots.skeleton import draw_skeleton
+from distilkit.viz.skeleton import draw_skeleton
 from distilkit.viz.figures import pretty_joint
 
 

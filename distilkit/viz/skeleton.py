@@ -109,12 +109,3 @@ def show_scene(ax, image_rgb, annotations, *, boxes: bool = True,
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=8)
-
-
-def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 120) -> Path:
-    """Save ``fig`` as ``out_dir/name.png`` (folder created) and return the path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / (name if name.endswith(".png") else f"{name}.png")
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path

@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,11 +23,12 @@ from distilkit.engine.checkpoint import (atomic_file, atomic_torch_save, atomic_
                                   rng_state, set_rng_state, unwrap)
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig
-from distilkit.engine.data import build_run_data, resolve_data_root
+from distilkit.engine.data import RunData, build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
+from distilkit.profiles import Profile, Schedule
 from distilkit.provenance import now_iso, write_run_record
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ def fit(config: TrainConfig) -> dict:
     owns_group = not (dist.is_available() and dist.is_initialized())
     info = init_distributed(device_type)
     try:
-        return _fit(config, profile, schedule, out_dir, info, device_type)
+        return _fit(config, profile, schedule, out_dir, info)
     finally:
         # Tear the group down ourselves: leaving it to interpreter exit let gloo's threads be
         # destroyed while joinable ("terminate called without an active exception", seen in CI).
@@ -123,7 +125,76 @@ def fit(config: TrainConfig) -> dict:
             cleanup(info)
 
 
-def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, device_type: str) -> dict:
+def _fit(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: Path, info: DistInfo) -> dict:
+    run = _setup(config, profile, schedule, out_dir, info)
+    _resume_or_start(run)
+    eval_every = config.eval_every or profile.eval_every
+    for epoch in range(run.epoch, schedule.epochs):
+        row = _train_one_epoch(run, epoch)
+        last_epoch = epoch + 1 == schedule.epochs
+        if last_epoch or (epoch + 1) % eval_every == 0:
+            run.metrics = _evaluate(run, last_epoch)
+            row.update(run.metrics)
+        _end_epoch(run, epoch + 1, row)
+    return _finish(run)
+
+
+# ----------------------------------------------------------------------------- the run's state
+@dataclass
+class _Run:
+    """What one fit holds between its steps."""
+
+    config: TrainConfig
+    schedule: Schedule
+    out_dir: Path
+    info: DistInfo
+    device: torch.device
+    model: torch.nn.Module                 # the bare model (saved, evaluated)
+    train_model: torch.nn.Module           # the model under DDP when distributed
+    teacher: FrozenTeacher | None
+    data: RunData
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    autocast: object                       # a context factory, or None
+    scaler: torch.amp.GradScaler | None
+    t_start: float
+    epoch: int = 0                         # epochs done
+    iteration: int = 0
+    best_ap: float = -1.0
+    metrics: dict = field(default_factory=dict)
+    elapsed_before: float = 0.0            # wall seconds of earlier sessions (resumed runs)
+    started: str = field(default_factory=now_iso)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.out_dir / "metrics.csv"
+
+    def elapsed(self) -> float:
+        """Wall seconds over every session of this run."""
+        return self.elapsed_before + time.perf_counter() - self.t_start
+
+    def checkpoint(self, *, full: bool) -> dict:
+        """``last.pt`` (``full``: optimizer, scheduler, scaler and RNG too) or ``best.pt``."""
+        c = self.config
+        ckpt = {"model_name": c.model_name(), "model_overrides": dict(c.model_overrides),
+                "config": c.to_dict(), "config_hash": c.hash(), "resume_key": c.resume_key(),
+                "epoch": self.epoch, "state_dict": unwrap(self.model).state_dict(),
+                "metrics": self.metrics, "best_ap": self.best_ap, "data_root": str(self.data.root),
+                "elapsed_s": self.elapsed(), "started": self.started}
+        if full:
+            ckpt.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                        scaler=self.scaler.state_dict() if self.scaler is not None else None,
+                        rng=rng_state())
+        return ckpt
+
+
+# ----------------------------------------------------------------------------- set-up and resume
+def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: Path, info: DistInfo) -> _Run:
+    """Model, teacher, data and optimizer, built in a fixed order (it fixes the RNG streams)."""
     t_start = time.perf_counter()
     device = resolve_device(config.device, info)
     if profile.threads and device.type == "cpu":
@@ -136,8 +207,7 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     from distilkit.models import build_model
-    model_name = config.model_name()
-    model = build_model(model_name, **config.model_overrides).to(device)
+    model = build_model(config.model_name(), **config.model_overrides).to(device)
     teacher: FrozenTeacher | None = load_teacher(config.teacher, device) if config.teacher else None
     if teacher is not None and not config.losses.distills:
         log.warning("a teacher was given but no distillation loss is on; it will not be used")
@@ -151,140 +221,152 @@ def _fit(config: TrainConfig, profile, schedule, out_dir: Path, info: DistInfo, 
                           seed=config.seed, info=info, max_train_instances=config.max_train_instances
                           or profile.max_train_instances, max_val_instances=config.max_val_instances,
                           eval_batch_size=profile.eval_batch_size)
-    iters_per_epoch = len(data.train_loader)
-
     train_model = model
     if info.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(model.parameters(), schedule)
-    scheduler = build_scheduler(optimizer, iters_per_epoch=iters_per_epoch, schedule=schedule)
+    scheduler = build_scheduler(optimizer, iters_per_epoch=len(data.train_loader), schedule=schedule)
     autocast, needs_scaler = autocast_for(device, config.amp)
-    scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
+    return _Run(config=config, schedule=schedule, out_dir=out_dir, info=info, device=device, model=model,
+                train_model=train_model, teacher=teacher, data=data, optimizer=optimizer,
+                scheduler=scheduler, autocast=autocast,
+                scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, t_start=t_start)
 
-    start_epoch, best_ap, metrics, elapsed_before, started = 0, -1.0, {}, 0.0, now_iso()
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    metrics_csv = out_dir / "metrics.csv"
-    if config.resume and last_path.exists():
-        ckpt = load_checkpoint(last_path, map_location=device)
+
+def _resume_or_start(run: _Run) -> None:
+    """Continue from ``last.pt`` (``config.resume``), or start a fresh curve; write config.json."""
+    config, path = run.config, run.last_path
+    if config.resume and path.exists():
+        ckpt = load_checkpoint(path, map_location=run.device)
         if ckpt.get("resume_key") not in (None, config.resume_key()):
-            raise ValueError(f"{last_path}: cannot resume, the checkpoint was trained with another "
+            raise ValueError(f"{path}: cannot resume, the checkpoint was trained with another "
                              f"config (model, losses, teacher, data or schedule differ; only the "
                              f"number of epochs may change); use a new out_dir or delete the folder")
-        unwrap(model).load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
+        unwrap(run.model).load_state_dict(ckpt["state_dict"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        run.scheduler.load_state_dict(ckpt["scheduler"])
+        if run.scaler is not None and ckpt.get("scaler"):
+            run.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
-        start_epoch, best_ap, metrics = ckpt["epoch"], ckpt["best_ap"], ckpt.get("metrics", {})
-        elapsed_before, started = float(ckpt.get("elapsed_s", 0.0)), ckpt.get("started", started)
-        if info.is_main:
-            _truncate_metrics(metrics_csv, start_epoch)
-            log.info("resumed %s at epoch %d", last_path, start_epoch)
-    elif info.is_main and metrics_csv.exists():
-        metrics_csv.unlink()  # a fresh run in an old folder starts a fresh curve
+        run.epoch, run.best_ap, run.metrics = ckpt["epoch"], ckpt["best_ap"], ckpt.get("metrics", {})
+        run.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+        run.started = ckpt.get("started", run.started)
+        if run.info.is_main:
+            _truncate_metrics(run.metrics_csv, run.epoch)
+            log.info("resumed %s at epoch %d", path, run.epoch)
+    elif run.info.is_main and run.metrics_csv.exists():
+        run.metrics_csv.unlink()  # a fresh run in an old folder starts a fresh curve
+    run.iteration = run.epoch * len(run.data.train_loader)
+    if run.info.is_main:
+        atomic_write_text(run.out_dir / "config.json", json.dumps(
+            {"model_name": config.model_name(), "config_hash": config.hash(), "config": config.to_dict()},
+            indent=2))
 
-    def elapsed() -> float:  # wall seconds over every session of this run
-        return elapsed_before + time.perf_counter() - t_start
 
-    def checkpoint(epoch: int, *, full: bool) -> dict:
-        ckpt = {"model_name": model_name, "model_overrides": dict(config.model_overrides),
-                "config": config.to_dict(), "config_hash": config.hash(),
-                "resume_key": config.resume_key(), "epoch": epoch,
-                "state_dict": unwrap(model).state_dict(), "metrics": metrics, "best_ap": best_ap,
-                "data_root": str(root), "elapsed_s": elapsed(), "started": started}
-        if full:
-            ckpt.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        scaler=scaler.state_dict() if scaler is not None else None, rng=rng_state())
-        return ckpt
-
-    if info.is_main:
-        atomic_write_text(out_dir / "config.json", json.dumps(
-            {"model_name": model_name, "config_hash": config.hash(), "config": config.to_dict()}, indent=2))
-    eval_every = config.eval_every or profile.eval_every
-    iteration = start_epoch * iters_per_epoch
-    for epoch in range(start_epoch, schedule.epochs):
-        data.set_epoch(epoch, config.seed)
-        train_model.train()
-        if teacher is not None:
-            teacher.train(False)
-        sums: dict[str, float] = {}
-        t_epoch, t_data, samples = time.perf_counter(), 0.0, 0
+# ----------------------------------------------------------------------------- one epoch
+def _train_one_epoch(run: _Run, epoch: int) -> dict:
+    """Train over the epoch's batches; returns its metrics.csv row (mean loss terms, speed)."""
+    run.data.set_epoch(epoch, run.config.seed)
+    run.train_model.train()
+    if run.teacher is not None:
+        run.teacher.train(False)
+    sums: dict[str, float] = {}
+    t_epoch, t_data, samples = time.perf_counter(), 0.0, 0
+    t_fetch = time.perf_counter()
+    bar = tqdm(run.data.train_loader, desc=f"{run.config.model_name()} epoch {epoch + 1}/{run.schedule.epochs}",
+               disable=not (run.config.progress and run.info.is_main), leave=False)
+    for batch in bar:
+        t_data += time.perf_counter() - t_fetch
+        images = batch["image"].to(run.device, non_blocking=True)
+        batch = {k: v.to(run.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        terms, loss = _train_step(run, images, batch, epoch)
+        samples += images.shape[0]
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        bar.set_postfix(loss=f"{loss.item():.4f}")
         t_fetch = time.perf_counter()
-        bar = tqdm(data.train_loader, desc=f"{model_name} epoch {epoch + 1}/{schedule.epochs}",
-                   disable=not (config.progress and info.is_main), leave=False)
-        for batch in bar:
-            t_data += time.perf_counter() - t_fetch
-            images = batch["image"].to(device, non_blocking=True)
-            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-            ctx = autocast() if autocast is not None else contextlib.nullcontext()
-            with ctx:
-                out = train_model(images)
-                t_out = teacher(images) if teacher is not None else None
-                terms = compute_losses(out, batch, config.losses, t_out)
-                loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                detail = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch + 1}, iteration {iteration} ({detail}); "
-                    f"stopped. The last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}"
-                    "; lower the learning rate or check the data, then --resume")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if schedule.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if schedule.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-                optimizer.step()
-            scheduler.step()
-            iteration += 1
-            samples += images.shape[0]
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            t_fetch = time.perf_counter()
-        bar.close()
-        wall = time.perf_counter() - t_epoch
-        n_iter = max(1, iters_per_epoch)
-        row = {"epoch": epoch + 1, "iteration": iteration, "lr": optimizer.param_groups[0]["lr"]}
-        row.update(all_reduce_mean({f"train_{k}": v / n_iter for k, v in sums.items()}, info))
-        row.update(train_samples_per_s=samples * info.world_size / wall, data_share=t_data / wall,
-                   epoch_s=wall)
-        last_epoch = epoch + 1 == schedule.epochs
-        if last_epoch or (epoch + 1) % eval_every == 0:
-            metrics = evaluate_model(model, data.val_loader, data.val_ann_file, device=device, info=info,
-                                     flip_test=config.flip_test, dark=config.dark,
-                                     progress=config.progress, autocast=autocast,
-                                     results_file=out_dir / "val_results.json" if last_epoch else None)
-            row.update(metrics)
-        if info.is_main:
-            is_best = "AP" in row and row["AP"] > best_ap
-            if is_best:
-                best_ap = row["AP"]
-            _append_csv(metrics_csv, row)
-            atomic_torch_save(checkpoint(epoch + 1, full=True), last_path)
-            if is_best:
-                atomic_torch_save(checkpoint(epoch + 1, full=False), best_path)
-        barrier(info)
-    final = dict(metrics)
+    bar.close()
+    wall = time.perf_counter() - t_epoch
+    n_iter = max(1, len(run.data.train_loader))
+    row = {"epoch": epoch + 1, "iteration": run.iteration, "lr": run.optimizer.param_groups[0]["lr"]}
+    row.update(all_reduce_mean({f"train_{k}": v / n_iter for k, v in sums.items()}, run.info))
+    row.update(train_samples_per_s=samples * run.info.world_size / wall, data_share=t_data / wall,
+               epoch_s=wall)
+    return row
+
+
+def _train_step(run: _Run, images: torch.Tensor, batch: dict, epoch: int) -> tuple[dict, torch.Tensor]:
+    """One optimizer step; NonFiniteLossError before any weight changes on a NaN/Inf loss."""
+    ctx = run.autocast() if run.autocast is not None else contextlib.nullcontext()
+    with ctx:
+        out = run.train_model(images)
+        t_out = run.teacher(images) if run.teacher is not None else None
+        terms = compute_losses(out, batch, run.config.losses, t_out)
+        loss = sum(terms.values())
+    if not torch.isfinite(loss):
+        detail = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+        kept = run.last_path if run.last_path.exists() else "(none yet)"
+        raise NonFiniteLossError(
+            f"non-finite loss at epoch {epoch + 1}, iteration {run.iteration} ({detail}); stopped. "
+            f"The last good checkpoint is kept at {kept}; lower the learning rate or check the data, "
+            "then --resume")
+    run.optimizer.zero_grad(set_to_none=True)
+    clip = run.schedule.grad_clip
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        if clip:
+            run.scaler.unscale_(run.optimizer)
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip)
+        run.optimizer.step()
+    run.scheduler.step()
+    run.iteration += 1
+    return terms, loss
+
+
+# ----------------------------------------------------------------------------- evaluate, save, finish
+def _evaluate(run: _Run, last_epoch: bool) -> dict:
+    """COCO metrics on detector boxes (flip test); the last epoch also writes val_results.json."""
+    return evaluate_model(run.model, run.data.val_loader, run.data.val_ann_file, device=run.device,
+                          info=run.info, flip_test=run.config.flip_test, dark=run.config.dark,
+                          progress=run.config.progress, autocast=run.autocast,
+                          results_file=run.out_dir / "val_results.json" if last_epoch else None)
+
+
+def _end_epoch(run: _Run, epochs_done: int, row: dict) -> None:
+    """The epoch's row in metrics.csv, ``last.pt``, and ``best.pt`` on a new best AP."""
+    run.epoch = epochs_done
+    if run.info.is_main:
+        is_best = "AP" in row and row["AP"] > run.best_ap
+        if is_best:
+            run.best_ap = row["AP"]
+        _append_csv(run.metrics_csv, row)
+        atomic_torch_save(run.checkpoint(full=True), run.last_path)
+        if is_best:
+            atomic_torch_save(run.checkpoint(full=False), run.out_dir / "best.pt")
+    barrier(run.info)
+
+
+def _finish(run: _Run) -> dict:
+    """The final metrics with the ground-truth-box diagnostic; run.json, then final_metrics.json."""
+    final = dict(run.metrics)
     if "err_px" not in final:
         # the diagnostic is computed once, at the end (also for a run resumed after its last epoch).
         # Across ranks each value is the mean of the shards' values (shards hold near-equal numbers
         # of instances): close to, not exactly, the value over the pooled keypoints.
-        local = keypoint_error_metrics(model, data.val_gt_loader, device=device,
-                                       flip_test=config.flip_test, autocast=autocast)
-        final.update(all_reduce_mean(local, info))
-    if info.is_main:
+        local = keypoint_error_metrics(run.model, run.data.val_gt_loader, device=run.device,
+                                       flip_test=run.config.flip_test, autocast=run.autocast)
+        final.update(all_reduce_mean(local, run.info))
+    if run.info.is_main:
         # the record first: a process killed between the two leaves no finished run without it
-        write_run_record(out_dir, wall_s=elapsed(), started=started)
-        atomic_write_text(out_dir / "final_metrics.json", json.dumps(
-            {"model": model_name, "config_hash": config.hash(), **final}, indent=2))
+        write_run_record(run.out_dir, wall_s=run.elapsed(), started=run.started)
+        atomic_write_text(run.out_dir / "final_metrics.json", json.dumps(
+            {"model": run.config.model_name(), "config_hash": run.config.hash(), **final}, indent=2))
     return final

@@ -50,7 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors about the user's input or machine, each naming the file or folder it concerns."""
     from distilkit.engine.checkpoint import CheckpointWriteError, UnsafeCheckpointError
     from distilkit.data.errors import DataError
-    from distilkit.experiments.locks import FolderBusyError
+    from distilkit.engine.locks import FolderBusyError
     return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError
 
 

@@ -20,7 +20,7 @@ import torch
 from distilkit.engine.checkpoint import (CheckpointWriteError, UnsafeCheckpointError, atomic_torch_save,
                                   load_checkpoint, load_weights_only as load_checkpoint_raw, load_model_from_checkpoint, rng_state, set_rng_state)
 from distilkit.engine import TrainConfig, fit
-from distilkit.experiments.locks import exclusive
+from distilkit.engine.locks import exclusive
 
 CLI = [sys.executable, "-m", "distilkit.cli"]
 

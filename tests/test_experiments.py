@@ -185,9 +185,9 @@ def test_report_renders_tables_and_conclusions(tmp_path):
 
 
 def test_a_run_folder_in_use_by_another_process_is_refused_not_shared(tmp_path):
-    from distilkit.experiments.locks import FolderBusyError, exclusive
+    from distilkit.engine.locks import FolderBusyError, exclusive
 
-    code = ("import sys, time; from distilkit.experiments.locks import exclusive\n"
+    code = ("import sys, time; from distilkit.engine.locks import exclusive\n"
             "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run" / ".lock")],
                               stdout=subprocess.PIPE, text=True)

@@ -26,7 +26,7 @@ def _one_writer(out_dir: str):
     only rank 0 writes the folder, so only it holds the lock."""
     import contextlib
 
-    from distilkit.experiments.locks import exclusive
+    from distilkit.engine.locks import exclusive
     if int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext()
     return exclusive(Path(out_dir) / ".lock", wait=False)

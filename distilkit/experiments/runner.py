@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from distilkit.experiments.locks import exclusive
+from distilkit.engine.locks import exclusive
 from distilkit.experiments.plan import Job
 from distilkit.experiments.records import ERROR_FILE, is_finished
 from distilkit.paths import notebooks_dir

@@ -1,7 +1,8 @@
-"""Advisory file locks between processes that share a results folder or a run folder.
+"""One writer per run folder: an advisory lock that ``distilkit train`` and the grid runner take.
 
-Two table notebooks open in JupyterLab, or a notebook and ``distilkit reproduce``, may run
-at once: both append to the same CSV, and Tables 4 and 5 share run folders. ``flock`` locks
+Two table notebooks open in JupyterLab, a notebook and ``distilkit reproduce``, or two
+``distilkit train`` on one ``--out`` may run at once, and Tables 4 and 5 share run folders.
+The holder writes its pid into the lock file so a refused process can name it. ``flock`` locks
 are released by the kernel when a process dies, so a killed run never leaves a stale lock.
 Where ``fcntl`` does not exist (Windows) the locks are no-ops and runs must not overlap.
 """

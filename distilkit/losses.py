@@ -90,24 +90,47 @@ def token_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(student, teacher.detach())
 
 
+def gaussian_window_on_grid(coords: torch.Tensor, sigmas: torch.Tensor,
+                            heatmap_size: tuple[int, int]) -> torch.Tensor:
+    """1 where a simulated Gaussian's 3-sigma window overlaps the heatmap grid, else 0.
+
+    coords (N, K, 2) normalised, sigmas (N, K, 2) heatmap px -> (N, K). A prediction whose
+    window lies entirely off the grid has nothing to compare with the teacher; the authors'
+    L_SH drops it from the loss, as MMPose drops such targets.
+    """
+    h, w = heatmap_size
+    with torch.no_grad():
+        mu_x, mu_y = coords[..., 0] * w, coords[..., 1] * h
+        reach_x, reach_y = 3 * sigmas[..., 0], 3 * sigmas[..., 1]
+        on_grid = ((mu_x - reach_x < w) & (mu_y - reach_y < h)
+                   & (mu_x + reach_x + 1 >= 0) & (mu_y + reach_y + 1 >= 0))
+        return on_grid.to(coords.dtype)
+
+
 def simulated_heatmap_loss(coords: torch.Tensor, sigmas: torch.Tensor,
                            teacher_heatmaps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """L_SH (Eq. 5): sum over keypoints of the MSE between simulated and teacher heatmaps.
+    """L_SH (Eq. 5): MSE between simulated and teacher heatmaps, mean over N, K, H and W.
 
     coords (N, K, 2) normalised, sigmas (N, K, 2) heatmap px, teacher_heatmaps (N, K, H, W),
-    weight (N, K). The mask is applied per sample and keypoint (the authors' code broadcast
-    one sample's mask across the batch).
+    weight (N, K). Eq. 5 sums over keypoints; the authors' code (MMPose's JointsMSELoss with
+    target weights) averages over them, and their numbers came from the code: the mean keeps
+    the paper's alpha_3 = 1 at the scale it was tuned for. Each term is weighted by the
+    keypoint's weight times ``gaussian_window_on_grid``, per sample and keypoint (the authors'
+    code broadcast one sample's mask across the batch; see docs/DEVIATIONS.md).
     """
     n, k, h, w = teacher_heatmaps.shape
     simulated = simulated_heatmaps(coords, sigmas, (h, w))                 # (N, K, H, W)
+    mask = weight * gaussian_window_on_grid(coords, sigmas, (h, w))         # (N, K)
     per_keypoint = (simulated - teacher_heatmaps.detach()).pow(2).mean(dim=(2, 3))  # (N, K)
-    return (per_keypoint * weight).sum(dim=1).mean()
+    return (per_keypoint * mask).mean()
 
 
 def teacher_value_at(coords: torch.Tensor, teacher_heatmaps: torch.Tensor) -> torch.Tensor:
     """H_T at the rounded predicted location (Eq. 6), 0 where it falls outside the grid.
 
-    coords (N, K, 2) normalised; returns (N, K), no gradient.
+    coords (N, K, 2) normalised; returns (N, K), no gradient. The location is
+    ``round(x * W)``, the grid convention of the Simulated Heatmaps (mu = x * W); the authors
+    read ``round(clamp(x, 0, 1) * (W - 1))`` (docs/DEVIATIONS.md).
     """
     n, k, h, w = teacher_heatmaps.shape
     with torch.no_grad():
@@ -120,14 +143,15 @@ def teacher_value_at(coords: torch.Tensor, teacher_heatmaps: torch.Tensor) -> to
 
 
 def confidence_loss(coords: torch.Tensor, scores: torch.Tensor,
-                    teacher_heatmaps: torch.Tensor) -> torch.Tensor:
-    """L_CS (Eq. 6): sum over keypoints of |H_T([x_k], [y_k]) - s_k|, mean over samples.
+                    teacher_heatmaps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L_CS (Eq. 6): |H_T([x_k], [y_k]) - s_k| weighted by the keypoint weight, mean over N*K.
 
-    Not masked by visibility: for an unlabelled joint the teacher's low response is exactly
-    the confidence the student should learn.
+    Eq. 6 sums over keypoints; the authors' ScoreLoss (an L1 loss with target weights)
+    averages over them and masks unlabelled keypoints, which is what produced the paper's
+    numbers with alpha_4 = 1e-2.
     """
     target = teacher_value_at(coords, teacher_heatmaps)
-    return (target - scores).abs().sum(dim=1).mean()
+    return ((target - scores).abs() * weight).mean()
 
 
 def heatmap_mse_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -157,7 +181,8 @@ def compute_losses(out: PoseOutput, batch: dict, config: LossConfig,
             terms["sh"] = config.alpha_sh * simulated_heatmap_loss(
                 out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"])
         if config.cs:
-            terms["cs"] = config.alpha_cs * confidence_loss(out.coords, out.scores, teacher.heatmaps)
+            terms["cs"] = config.alpha_cs * confidence_loss(out.coords, out.scores, teacher.heatmaps,
+                                                            batch["coord_weights"])
     if not terms:
         raise ValueError("no loss term is switched on")
     return terms

@@ -4,7 +4,9 @@ import math
 import pytest
 import torch
 
-from distilkit.losses import (LossConfig, compute_losses, confidence_loss, heatmap_mse_loss,
+from distilkit.codecs import simulated_heatmaps
+from distilkit.losses import (LossConfig, compute_losses, confidence_loss, gaussian_window_on_grid,
+                              heatmap_mse_loss,
                               parse_loss_switches, regression_loss, simulated_heatmap_loss,
                               teacher_value_at, token_loss)
 from distilkit.outputs import PoseOutput
@@ -68,7 +70,35 @@ def test_confidence_loss_reads_teacher_at_rounded_location():
     coords = torch.tensor([[[2.2 / 4, 0.9 / 4], [0.999, 0.5]]])   # kpt 1 rounds to x=4: outside
     scores = torch.tensor([[0.5, 0.3]])
     assert teacher_value_at(coords, teacher)[0].tolist() == pytest.approx([0.8, 0.0])
-    assert confidence_loss(coords, scores, teacher).item() == pytest.approx(abs(0.8 - 0.5) + 0.3)
+    # the authors' reduction: mean over N*K, masked by the keypoint weight
+    assert confidence_loss(coords, scores, teacher, torch.ones(1, 2)).item() == pytest.approx(
+        (abs(0.8 - 0.5) + 0.3) / 2)
+    assert confidence_loss(coords, scores, teacher, torch.tensor([[0.0, 1.0]])).item() == pytest.approx(0.3 / 2)
+
+
+def test_l_sh_and_l_cs_average_over_keypoints_as_the_authors_code_does():
+    """Eq. 5 and 6 print a sum over the K keypoints; the authors' losses average over them."""
+    n, k, h, w = 3, 17, 8, 6
+    coords, sigmas = torch.rand(n, k, 2) * 0.8 + 0.1, torch.rand(n, k, 2) + 1
+    teacher, scores = torch.rand(n, k, h, w), torch.rand(n, k)
+    sim = simulated_heatmaps(coords, sigmas, (h, w))
+    summed_sh = ((sim - teacher) ** 2).mean(dim=(2, 3)).sum(dim=1).mean()
+    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(n, k)).item() == pytest.approx(
+        summed_sh.item() / k, rel=1e-5)
+    summed_cs = (teacher_value_at(coords, teacher) - scores).abs().sum(dim=1).mean()
+    assert confidence_loss(coords, scores, teacher, torch.ones(n, k)).item() == pytest.approx(
+        summed_cs.item() / k, rel=1e-5)
+
+
+def test_l_sh_drops_a_prediction_whose_gaussian_window_misses_the_grid():
+    h, w = 6, 5
+    sigmas = torch.full((1, 2, 2), 1.0)
+    coords = torch.tensor([[[0.5, 0.5], [2.0, 0.5]]])      # keypoint 1: 3 sigma window right of the grid
+    assert gaussian_window_on_grid(coords, sigmas, (h, w)).tolist() == [[1.0, 0.0]]
+    teacher = torch.rand(1, 2, h, w)
+    only_first = simulated_heatmap_loss(coords[:, :1], sigmas[:, :1], teacher[:, :1], torch.ones(1, 1))
+    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(1, 2)).item() == pytest.approx(
+        only_first.item() / 2, rel=1e-6)
 
 
 def test_heatmap_mse_weighted():
@@ -98,7 +128,8 @@ def test_compute_losses_weights_each_term(switches):
         assert terms["kt"].item() == pytest.approx(5e-4 * token_loss(student.kpt_tokens, teacher.kpt_tokens).item())
     if "cs" in terms:
         assert terms["cs"].item() == pytest.approx(
-            1e-2 * confidence_loss(student.coords, student.scores, teacher.heatmaps).item())
+            1e-2 * confidence_loss(student.coords, student.scores, teacher.heatmaps,
+                                   batch["coord_weights"]).item())
     assert all(math.isfinite(v.item()) for v in terms.values())
 
 

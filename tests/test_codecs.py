@@ -106,6 +106,40 @@ def test_decode_accepts_torch_and_single_sample():
     assert np.allclose(s_t[0], s_np)
 
 
+def test_argmax_takes_the_first_peak_and_shifts_a_quarter_inside_only():
+    from distilkit.codecs import heatmap_argmax, quarter_offset
+
+    hm = torch.zeros(1, 3, 5, 4)
+    hm[0, 0, 1, 2] = hm[0, 0, 3, 0] = 1.0                 # tie: row-major first wins
+    hm[0, 0, 1, 3] = 0.5                                  # higher right neighbour
+    hm[0, 1, 0, 0] = 1.0                                  # corner peak: no shift
+    hm[0, 1, 1, 0] = hm[0, 1, 0, 1] = 0.5
+    hm[0, 2, 2, 1], hm[0, 2, 1, 1] = 1.0, 0.25            # higher upper neighbour
+    locs, vals = heatmap_argmax(hm)
+    assert locs.tolist() == [[[2, 1], [0, 0], [1, 2]]] and vals.tolist() == [[1.0, 1.0, 1.0]]
+    assert quarter_offset(hm, locs).tolist() == [[[0.25, 0.0], [0.0, 0.0], [0.0, -0.25]]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_model_heads_decode_with_the_codec_decoder(dtype):
+    """decode_heatmaps (inside heatmap models' forward) and HeatmapCodec.decode (the
+    evaluation) are the one quarter_decode: normalised by (w, h) vs scaled by the stride."""
+    from distilkit.codecs import quarter_decode
+    from distilkit.models import decode_heatmaps
+
+    gen = torch.Generator().manual_seed(0)
+    hm = (torch.rand(3, K, 16, 12, generator=gen) * 4).round().to(dtype)   # many ties
+    xy, scores, _ = quarter_decode(hm)
+    coords, head_scores = decode_heatmaps(hm)
+    assert coords.dtype == dtype and torch.equal(head_scores, scores)
+    assert torch.equal(coords, torch.stack([xy[..., 0] / 12, xy[..., 1] / 16], dim=-1))
+    codec = HeatmapCodec((64, 48), (16, 12))
+    c_np, s_np = codec.decode(hm)
+    xy32, s32, _ = quarter_decode(hm.float())
+    assert np.array_equal(c_np, xy32.numpy() * codec.stride)
+    assert np.array_equal(s_np, s32.numpy())
+
+
 # -------------------------------------------------------------------------- regression codec
 def test_regression_codec_encode_decode_and_weights():
     codec = RegressionCodec((256, 192))

@@ -1,55 +1,20 @@
-"""Evaluation: crop geometry, Eq. 3 rescoring, OKS / OKS-NMS, COCO results and COCOeval."""
+"""Evaluation: Eq. 3 rescoring, OKS / OKS-NMS, correctness rules, COCO results and COCOeval.
+
+The crop geometry the evaluation maps predictions back with is tested in test_geometry.py."""
 from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
-from distilkit.evaluation import (affine_from_points, apply_affine, crop_affine,
-                                  evaluate_coco, get_affine_points, keypoints_to_image,
-                                  oks_iou, oks_nms, postprocess_predictions, rescore,
-                                  to_coco_results, write_coco_results)
+from distilkit.evaluation import (evaluate_coco, oks_iou, oks_nms, postprocess_predictions,
+                                  rescore, to_coco_results, write_coco_results)
+from distilkit.geometry import apply_affine, get_warp_matrix
 from distilkit.keypoints import NUM_KEYPOINTS, OKS_SIGMAS, PERSON_CATEGORY
 
 K = NUM_KEYPOINTS
 THRESHOLDS = np.linspace(0.5, 0.95, 10)
-
-
-# ---------------------------------------------------------------------------------- geometry
-@pytest.mark.parametrize("rot", [0.0, 30.0, -75.0])
-@pytest.mark.parametrize("scale", [(150.0, 200.0), (90.0, 240.0)])
-def test_affine_points_match_cv2(rot, scale):
-    src, dst = get_affine_points(np.array([320.0, 240.0]), np.array(scale), (256, 192), rot)
-    ours = affine_from_points(src, dst)
-    assert np.allclose(ours, cv2.getAffineTransform(src, dst), atol=1e-6)
-    back = crop_affine(np.array([320.0, 240.0]), np.array(scale), (256, 192), rot, inv=True)
-    assert np.allclose(back @ np.vstack([ours, [0, 0, 1]]), np.eye(3)[:2], atol=1e-9)
-
-
-@pytest.mark.parametrize("input_size", [(256, 192), (64, 48)])
-@pytest.mark.parametrize("scale", [(150.0, 200.0), (90.0, 240.0)])
-def test_keypoints_to_image_inverts_cv2_warp(input_size, scale):
-    rng = np.random.default_rng(0)
-    center = np.array([[310.5, 222.25]])
-    src, dst = get_affine_points(center[0], np.array(scale), input_size)
-    warp = cv2.getAffineTransform(src, dst)                         # image -> input px
-    pts_img = center + rng.uniform(-0.6, 0.6, (1, K, 2)) * scale
-    pts_in = apply_affine(pts_img, warp)
-    back = keypoints_to_image(pts_in, center, np.array([scale]), input_size)
-    assert np.allclose(back, pts_img, atol=1e-3)
-    # box edges -> input borders: [cx - sw/2, cx + sw/2] onto [0, W]
-    H, W = input_size
-    corners = center[0] + np.array([[-0.5, -0.5], [0.5, 0.5]]) * scale
-    assert np.allclose(apply_affine(corners, warp), [[0, 0], [W, H]], atol=1e-3)
-
-
-def test_data_pipeline_warp_agrees_if_present():
-    transforms = pytest.importorskip("distilkit.data.transforms")
-    center, scale = np.array([300.0, 200.0]), np.array([150.0, 200.0])
-    theirs = transforms.get_warp_matrix(center, scale, 0.0, (256, 192))
-    assert np.allclose(theirs, crop_affine(center, scale, (256, 192)), atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------- rescoring
@@ -86,6 +51,24 @@ def test_oks_iou_matches_formula():
                      kpt_scores=sa, other_scores=sb[None])
     full = np.exp(-d2 / (2 * (area_a + area_b) / 2 * (2 * OKS_SIGMAS) ** 2))
     assert masked[0] == pytest.approx(full[8:].mean())
+
+
+def test_oks_terms_are_pycocotools_per_joint_terms_and_make_up_oks_iou():
+    from distilkit.evaluation import oks_terms
+
+    rng = np.random.default_rng(0)
+    pred, gt = rng.uniform(0, 200, (3, K, 2)), rng.uniform(0, 200, (3, K, 2))
+    areas = np.array([900.0, 4000.0, 12000.0])
+    terms = oks_terms(pred, gt, areas)
+    variances = (OKS_SIGMAS * 2) ** 2
+    for n, k in [(0, 0), (1, 7), (2, 16)]:          # pycocotools' computeOks, one element
+        dx, dy = pred[n, k] - gt[n, k]
+        e = (dx ** 2 + dy ** 2) / variances[k] / (areas[n] + np.spacing(1)) / 2
+        assert terms[n, k] == pytest.approx(np.exp(-e), rel=1e-12)
+    assert np.array_equal(oks_terms(gt, gt, areas), np.ones((3, K)))
+    # OKS between poses is the mean term at the mean of the two areas
+    got = oks_iou(gt[0], pred, areas[0], areas)
+    assert np.array_equal(got, oks_terms(pred, gt[0], (areas[0] + areas) / 2.0).mean(-1))
 
 
 def test_oks_nms_keeps_best_of_duplicates_and_distant_ones():
@@ -193,6 +176,33 @@ def test_evaluate_coco_rejects_bad_results(tmp_path):
         evaluate_coco(bad, ann)
 
 
+# ------------------------------------------------------------------------------ correctness
+def test_pck10_rule_is_a_tenth_of_the_input_height_strictly():
+    from distilkit.evaluation import is_correct_pck10
+
+    d = np.array([0.0, 25.5, 25.6, 40.0])
+    assert is_correct_pck10(d, 256).tolist() == [True, True, False, False]
+    assert is_correct_pck10(d, 64).tolist() == [True, False, False, False]
+
+
+def test_oks_rule_holds_within_the_radius_where_the_term_is_one_half():
+    from distilkit.evaluation import is_correct_oks
+    from distilkit.evaluation.correctness import oks_correct_radius
+
+    areas = np.array([900.0, 2500.0])
+    radius = np.array([[oks_correct_radius(a, k) for k in range(K)] for a in areas])
+    gt = np.random.default_rng(3).uniform(0, 300, (2, K, 2))
+    unit = np.array([0.6, -0.8])                  # any direction: only the distance counts
+    _, terms = is_correct_oks(gt + radius[..., None] * unit, gt, areas)
+    assert np.allclose(terms, 0.5)
+    for factor, expected in ((0.98, True), (1.02, False)):
+        correct, _ = is_correct_oks(gt + factor * radius[..., None] * unit, gt, areas)
+        assert (correct == expected).all()
+    # a looser threshold lets the farther joints count too
+    loose, _ = is_correct_oks(gt + 1.02 * radius[..., None] * unit, gt, areas, thr=0.4)
+    assert loose.all()
+
+
 # ------------------------------------------------------------------------------ postprocess
 def test_postprocess_chain_gt_crops_to_ap_1(tmp_path):
     """GT poses pushed through crops (input px) come back as AP 1 after the whole chain,
@@ -201,11 +211,11 @@ def test_postprocess_chain_gt_crops_to_ap_1(tmp_path):
     input_size = (256, 192)
     centers = poses.mean(1)                                           # (n, 2)
     scales = np.tile([[180.0, 240.0]], (len(ids), 1))
-    coords_in = np.stack([apply_affine(p, crop_affine(c, s, input_size))
+    coords_in = np.stack([apply_affine(p, get_warp_matrix(c, s, 0.0, input_size))
                           for p, c, s in zip(poses, centers, scales)])
     # duplicate of image 0's person: slightly shifted box, lower box score
     dup_c = centers[0] + 2.0
-    dup_in = apply_affine(poses[0], crop_affine(dup_c, scales[0], input_size))
+    dup_in = apply_affine(poses[0], get_warp_matrix(dup_c, scales[0], 0.0, input_size))
     coords_in = np.concatenate([coords_in, dup_in[None]])
     centers = np.concatenate([centers, dup_c[None]])
     scales = np.concatenate([scales, scales[:1]])
@@ -224,13 +234,14 @@ def test_postprocess_chain_gt_crops_to_ap_1(tmp_path):
                                        ids + [ids[0]], input_size, nms_thr=None)) == 5
 
 
-def test_flip_coords_inverts_data_pipeline_flip_if_present():
-    transforms = pytest.importorskip("distilkit.data.transforms")
-    torch = pytest.importorskip("torch")
+def test_flip_coords_inverts_data_pipeline_flip():
+    import torch
+
     from distilkit.codecs import flip_coords
+    from distilkit.geometry import flip_keypoints
     W, H = 192, 256
     kpts = np.random.default_rng(4).uniform(0, 1, (K, 2)) * [W - 1, H - 1]
-    flipped, _ = transforms.flip_keypoints(kpts, np.ones(K), W)
+    flipped, _ = flip_keypoints(kpts, np.ones(K), W)
     back = flip_coords(torch.from_numpy(flipped / [W, H])[None], input_width=W)
     assert np.allclose(back[0].numpy(), kpts / [W, H], atol=1e-9)
 
@@ -252,7 +263,7 @@ def test_uniform_error_tolerance_curve_starts_at_one_and_falls(smoke_root):
 
 
 def test_perturbed_ground_truth_has_the_asked_mean_error_in_input_pixels(smoke_root):
-    from distilkit.data.transforms import bbox_to_center_scale
+    from distilkit.geometry import bbox_to_center_scale
     from distilkit.evaluation import load_coco
     from distilkit.evaluation.tolerance import perturbed_ground_truth
 

@@ -12,45 +12,54 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from distilkit.arrays import as_numpy
 from distilkit.codecs.dark import dark_blur_kernel_size, refine_dark
 
 
-def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu", torch.float32).numpy()
-    return np.asarray(x, dtype=np.float32)
-
-
-def heatmap_argmax(heatmaps: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+# The decoders below are torch so that a model's forward can decode on its own device
+# and dtype (``distilkit.models.heads.decode_heatmaps``); `HeatmapCodec.decode` runs the
+# very same ops on a float32 CPU tensor.
+def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer argmax location and peak value of each heatmap.
 
     heatmaps (N, K, h, w) -> (locs (N, K, 2) int64 as (x, y) heatmap px, vals (N, K)).
+    A tie goes to the first maximum in row-major order.
     """
-    hm = _as_numpy(heatmaps)
-    n, k, h, w = hm.shape
-    flat = hm.reshape(n, k, h * w)
-    idx = flat.argmax(axis=-1)                                   # (N, K)
-    vals = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
-    locs = np.stack([idx % w, idx // w], axis=-1).astype(np.int64)
-    return locs, vals
+    n, k, h, w = heatmaps.shape
+    vals, idx = heatmaps.reshape(n, k, h * w).max(dim=-1)          # (N, K)
+    locs = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], dim=-1)
+    return locs.long(), vals
 
 
-def quarter_offset(heatmaps: np.ndarray, locs: np.ndarray) -> np.ndarray:
+def quarter_offset(heatmaps: torch.Tensor, locs: torch.Tensor) -> torch.Tensor:
     """The standard +-0.25 px shift toward the higher neighbour (HRNet / MMPose).
 
     Applied per axis only where both neighbours exist (0 < x < w-1), as MMPose does.
-    heatmaps (N, K, h, w), locs (N, K, 2) int -> offsets (N, K, 2) float32 heatmap px.
+    heatmaps (N, K, h, w), locs (N, K, 2) int -> offsets (N, K, 2) heatmap px, in the
+    heatmaps' dtype.
     """
     n, k, h, w = heatmaps.shape
-    x, y = locs[..., 0], locs[..., 1]
-    ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")   # (N, K) each
-    xm, xp = np.clip(x - 1, 0, w - 1), np.clip(x + 1, 0, w - 1)
-    ym, yp = np.clip(y - 1, 0, h - 1), np.clip(y + 1, 0, h - 1)
-    dx = heatmaps[ni, ki, y, xp] - heatmaps[ni, ki, y, xm]
-    dy = heatmaps[ni, ki, yp, x] - heatmaps[ni, ki, ym, x]
-    dx = np.where((x > 0) & (x < w - 1), dx, 0.0)
-    dy = np.where((y > 0) & (y < h - 1), dy, 0.0)
-    return (0.25 * np.sign(np.stack([dx, dy], axis=-1))).astype(np.float32)
+    hm = heatmaps.reshape(n * k, h, w)
+    b = torch.arange(n * k, device=heatmaps.device)
+    x, y = locs[..., 0].reshape(-1), locs[..., 1].reshape(-1)
+    # neighbours clamped to the grid; a border peak gets no shift on that axis
+    dx = hm[b, y, (x + 1).clamp(max=w - 1)] - hm[b, y, (x - 1).clamp(min=0)]
+    dy = hm[b, (y + 1).clamp(max=h - 1), x] - hm[b, (y - 1).clamp(min=0), x]
+    dx = torch.where((x > 0) & (x < w - 1), dx, torch.zeros_like(dx))
+    dy = torch.where((y > 0) & (y < h - 1), dy, torch.zeros_like(dy))
+    return (0.25 * torch.sign(torch.stack([dx, dy], dim=-1))).reshape(n, k, 2)
+
+
+def quarter_decode(heatmaps: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Argmax plus the quarter shift, the classic heatmap decoder.
+
+    heatmaps (N, K, h, w) -> (coords (N, K, 2) heatmap px in the heatmaps' dtype,
+    scores (N, K) peak values, locs (N, K, 2) int64 integer argmax, which DARK refines).
+    """
+    locs, scores = heatmap_argmax(heatmaps)
+    coords = locs.to(heatmaps.dtype) + quarter_offset(heatmaps, locs)
+    return coords, scores, locs
 
 
 @dataclass
@@ -112,14 +121,14 @@ class HeatmapCodec:
         integer argmax (falls back to the quarter shift where DARK does not apply).
         The score is the heatmap's peak value either way.
         """
-        hm = _as_numpy(heatmaps)
+        hm = as_numpy(heatmaps, np.float32)
         if hm.ndim == 3:
             coords, scores = self.decode(hm[None], dark=dark)
             return coords[0], scores[0]
         if hm.ndim != 4:
             raise ValueError(f"heatmaps must be (N, K, h, w), got shape {hm.shape}")
-        locs, scores = heatmap_argmax(hm)
-        coarse = locs.astype(np.float32) + quarter_offset(hm, locs)
+        # a copy: the array may be read-only or strided, which torch cannot wrap
+        coarse, scores, locs = (t.numpy() for t in quarter_decode(torch.from_numpy(hm.copy())))
         if dark:
             coarse = refine_dark(hm, locs, coarse, self.blur_kernel_size)
         return coarse * self.stride, scores.astype(np.float32)

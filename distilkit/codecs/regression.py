@@ -6,11 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
-def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu", torch.float32).numpy()
-    return np.asarray(x, dtype=np.float32)
+from distilkit.arrays import as_numpy
 
 
 @dataclass
@@ -47,8 +43,8 @@ class RegressionCodec:
 
         Scores pass through (ones when the model has none), to match HeatmapCodec.decode.
         """
-        c = _as_numpy(coords)
-        s = np.ones(c.shape[:-1], np.float32) if scores is None else _as_numpy(scores)
+        c = as_numpy(coords, np.float32)
+        s = np.ones(c.shape[:-1], np.float32) if scores is None else as_numpy(scores, np.float32)
         return c * self._wh, s
 
 

@@ -73,9 +73,9 @@ from distilkit.data.checks import (Skips, area_problem, box_problem, check_image
                                    is_int_id, is_number, keypoints_problem, open_image_file,
                                    resolve_inside, score_problem)
 from distilkit.data.errors import DataError
-from distilkit.data.transforms import (AugmentConfig, AugmentParams, apply_affine,
-                                       bbox_to_center_scale, clip_bbox_xywh, crop_matrix,
-                                       normalize_image, sample_augmentation, warp_image)
+from distilkit.data.transforms import (AugmentConfig, AugmentParams, crop_matrix,
+                                       normalize_image, sample_augmentation)
+from distilkit.geometry import apply_affine, bbox_to_center_scale, clip_bbox_xywh, warp_image
 from distilkit.keypoints import FLIP_INDEX, NUM_KEYPOINTS, PERSON_CATEGORY
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output, flip_shift
 from distilkit.engine.distributed import DistInfo, all_gather_objects, broadcast_object
 from distilkit.evaluation import evaluate_coco, postprocess_predictions
+from distilkit.evaluation.correctness import is_correct_pck10
 from distilkit.evaluation.ranking import auroc
 from distilkit.keypoints import FLIP_INDEX
 
@@ -131,10 +132,10 @@ def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, fl
     AP needs errors of a few input pixels before it moves off zero at small input sizes; these
     show which model localises better before then. ``err_px``: mean distance between predicted
     and labelled keypoints (input px, labelled keypoints inside the crop, flip test);
-    ``PCK10``: the share of those within 0.1 x the input height; ``score_auc``: how well the
-    model's per-keypoint scores rank those PCK10-correct keypoints above the rest (AUROC, 0.5 =
-    no information; NaN when all or none are correct). It is what L_CS trains, and what Eq. 3's
-    rescoring relies on.
+    ``PCK10``: the share of those within 0.1 x the input height (``is_correct_pck10``);
+    ``score_auc``: how well the model's per-keypoint scores rank those PCK10-correct
+    keypoints above the rest (AUROC, 0.5 = no information; NaN when all or none are
+    correct). It is what L_CS trains, and what Eq. 3's rescoring relies on.
     """
     was_training = model.training
     model.eval()
@@ -153,7 +154,7 @@ def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, fl
     d = np.concatenate(dists) if dists else np.zeros(0)
     if d.size == 0:
         raise ValueError("no labelled keypoints in the ground-truth-box evaluation set")
-    correct = d < 0.1 * model.input_size[0]
+    correct = is_correct_pck10(d, model.input_size[0])
     conf = np.concatenate(confidences)
     # a diagnostic must not fail a finished run: non-finite scores have no ranking to measure
     score_auc = auroc(conf, correct) if np.isfinite(conf).all() else float("nan")

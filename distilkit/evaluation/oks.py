@@ -1,4 +1,8 @@
-"""Object Keypoint Similarity and OKS-based non-maximum suppression (HRNet / MMPose)."""
+"""Object Keypoint Similarity: its per-joint term, OKS between poses, and OKS-NMS.
+
+``oks_terms`` is the one implementation of the per-joint term; OKS-NMS (HRNet / MMPose)
+and Fig. 6's correctness rule (``distilkit.evaluation.correctness``) both use it.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -6,6 +10,21 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from distilkit.keypoints import OKS_SIGMAS
+
+
+def oks_terms(pred: np.ndarray, gt: np.ndarray, areas: np.ndarray,
+              sigmas: np.ndarray = OKS_SIGMAS) -> np.ndarray:
+    """Per-joint OKS terms exp(-d^2 / (2 s (2 sigma_k)^2)), the summands of COCO's OKS.
+
+    pred, gt (N, K, 2) image px (gt may broadcast, e.g. (K, 2)); areas (N,) the object
+    scale s in image px^2. pycocotools' formula, its epsilon on the area included.
+    Returns (N, K).
+    """
+    pred, gt = np.asarray(pred, dtype=float), np.asarray(gt, dtype=float)
+    d2 = ((pred - gt) ** 2).sum(axis=-1)
+    var = (2.0 * np.asarray(sigmas, dtype=float)) ** 2
+    area = np.asarray(areas, dtype=float).reshape(-1, 1) + np.spacing(1)
+    return np.exp(-d2 / var / area / 2.0)
 
 
 def oks_iou(kpts: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,
@@ -21,10 +40,8 @@ def oks_iou(kpts: np.ndarray, others: np.ndarray, area: float, other_areas: np.n
     """
     kpts = np.asarray(kpts, dtype=np.float64)
     others = np.asarray(others, dtype=np.float64).reshape(-1, *kpts.shape)
-    variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2                 # (K,)
-    scale = (area + np.asarray(other_areas, dtype=np.float64)) / 2.0 + np.spacing(1)
-    d2 = ((others - kpts) ** 2).sum(axis=-1)                                      # (M, K)
-    sim = np.exp(-d2 / variances / scale[:, None] / 2.0)
+    scale = (area + np.asarray(other_areas, dtype=np.float64)) / 2.0              # (M,)
+    sim = oks_terms(others, kpts, scale, sigmas)                                  # (M, K)
     if vis_thr is None:
         return sim.mean(axis=-1)
     if kpt_scores is None or other_scores is None:

@@ -5,18 +5,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from distilkit.evaluation.affine import keypoints_to_image
+from distilkit.arrays import as_numpy
 from distilkit.evaluation.coco import to_coco_results
 from distilkit.evaluation.oks import oks_nms
+from distilkit.geometry import keypoints_to_image
 from distilkit.keypoints import OKS_SIGMAS
-
-
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def rescore(box_scores: np.ndarray, kpt_scores: np.ndarray, thr: float = 0.2) -> np.ndarray:
@@ -27,8 +21,8 @@ def rescore(box_scores: np.ndarray, kpt_scores: np.ndarray, thr: float = 0.2) ->
     method facts prescribe. An instance with no keypoint above thr scores 0, so it ranks last
     instead of being promoted by its box score alone.
     """
-    box = _np(box_scores).reshape(-1)
-    ks = _np(kpt_scores)
+    box = as_numpy(box_scores, np.float64).reshape(-1)
+    ks = as_numpy(kpt_scores, np.float64)
     mask = ks > thr
     count = mask.sum(axis=-1)
     mean = np.where(count > 0, (ks * mask).sum(axis=-1) / np.maximum(count, 1), 0.0)
@@ -47,12 +41,14 @@ def postprocess_predictions(coords_input_px, kpt_scores, center, scale, box_scor
     Steps: keypoints_to_image -> rescore (Eq. 3) -> OKS-NMS per image with the crop area
     scale_w * scale_h (nms_thr=None skips it) -> to_coco_results. Numpy or torch inputs.
     """
-    kpts_img = keypoints_to_image(_np(coords_input_px), _np(center), _np(scale), input_size)
-    ks = _np(kpt_scores)
+    coords = as_numpy(coords_input_px, np.float64)
+    center, scale = as_numpy(center, np.float64), as_numpy(scale, np.float64)
+    kpts_img = keypoints_to_image(coords, center, scale, input_size)
+    ks = as_numpy(kpt_scores, np.float64)
     scores = rescore(box_scores, ks, rescore_thr)
-    sc = _np(scale).reshape(-1, 2)
+    sc = scale.reshape(-1, 2)
     areas = sc[:, 0] * sc[:, 1]
-    ids = [int(i) for i in (_np(image_ids).astype(np.int64).reshape(-1))]
+    ids = [int(i) for i in (as_numpy(image_ids, np.float64).astype(np.int64).reshape(-1))]
 
     keep: list[int] = []
     if nms_thr is None:

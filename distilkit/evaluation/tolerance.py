@@ -19,8 +19,8 @@ from pycocotools.coco import COCO
 
 from distilkit.data.errors import DataError
 from distilkit.data.topdown import load_coco
-from distilkit.data.transforms import bbox_to_center_scale
 from distilkit.evaluation.coco import evaluate_coco
+from distilkit.geometry import bbox_to_center_scale
 
 FACE = slice(0, 5)   # nose, eyes, ears in COCO-17 order: the five smallest OKS sigmas
 RAYLEIGH_MEAN = float(np.sqrt(np.pi / 2))   # mean radius of a unit 2-D isotropic Gaussian

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distilkit.codecs.heatmap import quarter_decode
+
 
 def activate_regression(raw: torch.Tensor, *, sigma_eps: float = 1e-2,
                         sigma_offset: float = 0.0
@@ -33,22 +35,33 @@ def softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))  # log(exp(y) - 1), stable for large y
 
 
-class RegressionHead(nn.Module):
+class _ActivatedRegression(nn.Module):
+    """What the regression heads share: their raw (N, K, 5) output, activated
+    (``activate_regression``) with the sigma offset that starts them at ``sigma_init``."""
+
+    def __init__(self, *, sigma_eps: float, sigma_init: float) -> None:
+        super().__init__()
+        self.sigma_eps = sigma_eps
+        self.sigma_offset = softplus_inverse(sigma_init - sigma_eps)
+
+    def activate(self, raw: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return activate_regression(raw, sigma_eps=self.sigma_eps, sigma_offset=self.sigma_offset)
+
+
+class RegressionHead(_ActivatedRegression):
     """Per keypoint token: LayerNorm -> Linear(D, 5) (DistilPose-S/L, ``out_mode='all'``)."""
 
     def __init__(self, dim: int, *, sigma_eps: float = 1e-2, sigma_init: float = 2.0) -> None:
-        super().__init__()
+        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init)
         self.norm = nn.LayerNorm(dim)
         self.fc = nn.Linear(dim, 5)
-        self.sigma_eps = sigma_eps
-        self.sigma_offset = softplus_inverse(sigma_init - sigma_eps)
         nn.init.trunc_normal_(self.fc.weight, std=0.02)
         nn.init.zeros_(self.fc.bias)
 
     def forward(self, kpt_tokens: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        raw = self.fc(self.norm(kpt_tokens))  # (N, K, 5)
-        return activate_regression(raw, sigma_eps=self.sigma_eps, sigma_offset=self.sigma_offset)
+        return self.activate(self.fc(self.norm(kpt_tokens)))  # raw (N, K, 5)
 
 
 class TokenHeatmapHead(nn.Module):
@@ -81,51 +94,35 @@ class TokenHeatmapHead(nn.Module):
 
 @torch.no_grad()
 def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Argmax with the classic quarter-pixel shift towards the higher neighbour.
+    """The codec's argmax with the quarter-pixel shift (``quarter_decode``), normalised.
 
     heatmaps (N, K, h, w) -> coords (N, K, 2) normalised as (x / w, y / h) -- the same
     convention as the simulated heatmaps, where mu = (x * w, y * h) on integer grid
     indices -- and scores (N, K) = the peak values. No gradient (it is a decoder).
     """
-    n, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(n, k, h * w)
-    scores, idx = flat.max(dim=-1)                           # (N, K)
-    px = (idx % w).long()
-    py = torch.div(idx, w, rounding_mode="floor").long()
-    hm = heatmaps.reshape(n * k, h, w)
-    b = torch.arange(n * k, device=heatmaps.device)
-    pxf, pyf = px.reshape(-1), py.reshape(-1)
-    # neighbours clamped to the grid; a border peak gets no shift on that axis
-    dx = hm[b, pyf, (pxf + 1).clamp(max=w - 1)] - hm[b, pyf, (pxf - 1).clamp(min=0)]
-    dy = hm[b, (pyf + 1).clamp(max=h - 1), pxf] - hm[b, (pyf - 1).clamp(min=0), pxf]
-    dx = torch.where((pxf > 0) & (pxf < w - 1), dx, torch.zeros_like(dx))
-    dy = torch.where((pyf > 0) & (pyf < h - 1), dy, torch.zeros_like(dy))
-    x = pxf.to(heatmaps.dtype) + 0.25 * torch.sign(dx)
-    y = pyf.to(heatmaps.dtype) + 0.25 * torch.sign(dy)
-    coords = torch.stack([x / w, y / h], dim=-1).reshape(n, k, 2)
+    h, w = heatmaps.shape[-2:]
+    xy, scores, _ = quarter_decode(heatmaps)                 # heatmap px
+    coords = torch.stack([xy[..., 0] / w, xy[..., 1] / h], dim=-1)
     return coords, scores
 
 
-class GlobalRegressionHead(nn.Module):
+class GlobalRegressionHead(_ActivatedRegression):
     """DeepPose head: global average pool -> FC(C, K*5), activated like ``RegressionHead``,
     so a CNN student also predicts scores and sigmas and Simulated Heatmaps apply."""
 
     def __init__(self, in_channels: int, *, num_keypoints: int = 17, sigma_eps: float = 1e-2,
                  sigma_init: float = 2.0) -> None:
-        super().__init__()
+        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init)
         self.num_keypoints = num_keypoints
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, num_keypoints * 5)
-        self.sigma_eps = sigma_eps
-        self.sigma_offset = softplus_inverse(sigma_init - sigma_eps)
         nn.init.normal_(self.fc.weight, std=0.001)
         nn.init.zeros_(self.fc.bias)
 
     def forward(self, feat: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raw = self.fc(self.pool(feat).flatten(1))  # (N, K*5)
-        raw = raw.view(-1, self.num_keypoints, 5)
-        return activate_regression(raw, sigma_eps=self.sigma_eps, sigma_offset=self.sigma_offset)
+        return self.activate(raw.view(-1, self.num_keypoints, 5))
 
 
 class DeconvHeatmapHead(nn.Module):

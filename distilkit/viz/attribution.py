@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from distilkit.arrays import as_numpy
 from distilkit.data.transforms import denormalize_image
 
 ScalarForward = Callable[[torch.Tensor], torch.Tensor]
@@ -93,7 +94,7 @@ def plot_attribution_rows(image: torch.Tensor, rows: Mapping[str, Mapping[str, t
         for c, (title, amap) in enumerate(panels.items(), start=1):
             ax = axes[r, c]
             ax.imshow(img)
-            im = ax.imshow(amap.detach().cpu().numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+            im = ax.imshow(as_numpy(amap), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
             ax.set_title(title, fontsize=8)
         for ax in axes[r]:
             if point is not None and ax.has_data():

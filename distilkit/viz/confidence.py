@@ -1,13 +1,11 @@
 """Fig. 6: per-joint confidence boxes, whether confidence tracks correctness, and what
 the Eq. 3 rescoring is worth in AP.
 
-Correctness rule (stated once, used by every figure and test):
-    joint k of an instance is CORRECT  iff  exp(-d^2 / (2 s^2 kappa_k^2)) >= 0.5,
-    d = distance between prediction and ground truth in image px, s^2 = the instance's
-    COCO ``area``, kappa_k = 2 * OKS_SIGMAS[k].
-That is the per-joint term of COCO's OKS (pycocotools: vars = (2 sigma)^2), so "correct"
-means "counts at least half a keypoint at OKS"; it is judged only for labelled joints
-(v > 0); unlabelled ones are drawn grey.
+Correctness is ``distilkit.evaluation.correctness.is_correct_oks`` (used by every figure
+and test here): joint k of an instance is CORRECT iff its per-joint OKS term
+exp(-d^2 / (2 s^2 kappa_k^2)) >= 0.5, d in image px, s^2 = the instance's COCO ``area``,
+kappa_k = 2 * OKS_SIGMAS[k] -- it "counts at least half a keypoint" at OKS. It is judged
+only for labelled joints (v > 0); unlabelled ones are drawn grey.
 """
 from __future__ import annotations
 
@@ -20,6 +18,12 @@ from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 from matplotlib.patheffects import withStroke
 
+from distilkit.arrays import as_numpy
+from distilkit.evaluation.correctness import OKS_TERM_THR, is_correct_oks
+# correct_radius: the name this figure's callers know the OKS rule's radius by
+from distilkit.evaluation.correctness import oks_correct_radius as correct_radius
+from distilkit.evaluation.oks import oks_terms
+from distilkit.geometry import keypoints_to_image
 from distilkit.keypoints import KEYPOINT_NAMES, OKS_SIGMAS
 from distilkit.viz.figures import SHORT_NAMES
 
@@ -30,33 +34,16 @@ UNKNOWN_COLOR = "#9e9e9e"    # grey: no ground truth to judge against
 
 # ----------------------------------------------------------------------------- the rule
 
-def oks_terms(pred: np.ndarray, gt: np.ndarray, areas: np.ndarray,
-              sigmas: np.ndarray = OKS_SIGMAS) -> np.ndarray:
-    """(N, K) per-joint OKS terms exp(-d^2 / (2 area (2 sigma_k)^2)); pred, gt (N, K, 2)
-    image px, areas (N,) image px^2 (pycocotools' formula, its epsilon included)."""
-    pred, gt = np.asarray(pred, dtype=float), np.asarray(gt, dtype=float)
-    d2 = ((pred - gt) ** 2).sum(axis=-1)
-    var = (2.0 * np.asarray(sigmas, dtype=float)) ** 2
-    area = np.asarray(areas, dtype=float).reshape(-1, 1) + np.spacing(1)
-    return np.exp(-d2 / var / area / 2.0)
-
-
 def joint_correct(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, areas: np.ndarray,
-                  *, thr: float = 0.5, sigmas: np.ndarray = OKS_SIGMAS
+                  *, thr: float = OKS_TERM_THR, sigmas: np.ndarray = OKS_SIGMAS
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(correct (N, K) bool, judged (N, K) bool = labelled, terms (N, K)).
+    """``is_correct_oks`` on labelled joints: (correct (N, K) bool, judged (N, K) bool =
+    labelled, terms (N, K)).
 
     ``correct`` is False wherever ``judged`` is False; use ``judged`` to mask."""
-    terms = oks_terms(pred, gt, areas, sigmas)
+    correct, terms = is_correct_oks(pred, gt, areas, thr=thr, sigmas=sigmas)
     judged = np.asarray(visible) > 0
-    return (terms >= thr) & judged, judged, terms
-
-
-def correct_radius(area: float, keypoint: int, *, thr: float = 0.5,
-                   sigmas: np.ndarray = OKS_SIGMAS) -> float:
-    """The distance (image px) at which joint ``keypoint`` stops being correct."""
-    kappa = 2.0 * float(sigmas[keypoint])
-    return float(np.sqrt(-2.0 * np.log(thr) * (area + np.spacing(1))) * kappa)
+    return correct & judged, judged, terms
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -146,8 +133,8 @@ def draw_confidence_boxes(ax, coords: np.ndarray, scores: np.ndarray,
 
 def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
                           correct: np.ndarray, judged: np.ndarray, *, cols: int = 4,
-                          panel_size: float = 3.6, title: str = "", thr: float = 0.5
-                          ) -> plt.Figure:
+                          panel_size: float = 3.6, title: str = "",
+                          thr: float = OKS_TERM_THR) -> plt.Figure:
     """Crops with Fig. 6 boxes. coords (N, K, 2) input px; scores, correct, judged (N, K)."""
     from distilkit.data.transforms import denormalize_image
 
@@ -177,23 +164,21 @@ def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
     return fig
 
 
-def joint_confidence(model, crops, *, thr: float = 0.5) -> dict[str, np.ndarray]:
+def joint_confidence(model, crops, *, thr: float = OKS_TERM_THR) -> dict[str, np.ndarray]:
     """A regression model's joints on GT-box crops (``distilkit.viz.samples.Crops``),
     judged by the rule: coords_input (N, K, 2) input px, coords_image, scores, terms,
     correct, judged (N, K). No flip test: the figure shows what one forward predicts."""
     import torch
 
-    from distilkit.evaluation import keypoints_to_image
-
     h, w = model.input_size
     with torch.no_grad():
         out = model(crops.images)
-    coords_in = out.coords.float().cpu().numpy() * np.array([w, h])
+    coords_in = as_numpy(out.coords, np.float32) * np.array([w, h])
     coords_img = keypoints_to_image(coords_in, crops.centers, crops.scales, (h, w))
     correct, judged, terms = joint_correct(coords_img, crops.gt_image[..., :2],
                                            crops.gt_image[..., 2], crops.areas, thr=thr)
     return {"coords_input": coords_in, "coords_image": coords_img,
-            "scores": out.scores.float().cpu().numpy(), "terms": terms,
+            "scores": as_numpy(out.scores, np.float32), "terms": terms,
             "correct": correct, "judged": judged}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from distilkit.arrays import as_numpy
 from distilkit.data.transforms import denormalize_image
 from distilkit.keypoints import SKELETON
 
@@ -77,7 +78,7 @@ def body_mask(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int],
 
 def body_contrast(energy: np.ndarray | torch.Tensor, mask: np.ndarray) -> float:
     """Mean energy on ``mask`` over mean energy off it (NaN if either side is empty)."""
-    e = energy.detach().cpu().numpy() if isinstance(energy, torch.Tensor) else np.asarray(energy)
+    e = as_numpy(energy)
     inside, outside = e[mask], e[~mask]
     if inside.size == 0 or outside.size == 0:
         return float("nan")

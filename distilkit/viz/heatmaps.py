@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
+from distilkit.arrays import as_numpy
 from distilkit.codecs import simulated_heatmaps
 from distilkit.data.transforms import denormalize_image
 from distilkit.keypoints import KEYPOINT_NAMES
@@ -61,9 +62,9 @@ def plot_heatmap_comparison(image: torch.Tensor, teacher_hm: torch.Tensor,
     so it can dip below 0 or pass 1: the scale covers both); the difference has its own,
     symmetric about 0 and common to all joints so joints can be compared.
     """
-    t = teacher_hm.detach().float().cpu().numpy()
-    s = simulated_hm.detach().float().cpu().numpy()
-    sig = sigmas.detach().float().cpu().numpy()
+    t = as_numpy(teacher_hm, np.float32)
+    s = as_numpy(simulated_hm, np.float32)
+    sig = as_numpy(sigmas, np.float32)
     d = s - t
     ks = list(range(t.shape[0])) if keypoints is None else [int(k) for k in keypoints]
     lo, hi = min(0.0, float(t[ks].min())), max(1.0, float(t[ks].max()))
@@ -86,7 +87,7 @@ def plot_heatmap_comparison(image: torch.Tensor, teacher_hm: torch.Tensor,
     crop_ax.imshow(img)
     if coords is not None:
         hgt, wid = img.shape[:2]
-        xy = coords.detach().float().cpu().numpy() * np.array([wid, hgt])
+        xy = as_numpy(coords, np.float32) * np.array([wid, hgt])
         draw_skeleton(crop_ax, xy, np.ones(len(xy)), marker_size=2.5, linewidth=1.0)
     crop_ax.set_title("crop, student prediction", fontsize=8)
     crop_ax.set_axis_off()
@@ -116,8 +117,8 @@ def plot_heatmap_comparison(image: torch.Tensor, teacher_hm: torch.Tensor,
 
 def plot_sigma_summary(sigmas: torch.Tensor, mse: torch.Tensor) -> plt.Figure:
     """Per joint over a batch: mean sigma_x, sigma_y (bars) and mean heatmap MSE (dots)."""
-    sig = sigmas.detach().float().cpu().numpy().reshape(-1, sigmas.shape[-2], 2).mean(axis=0)
-    err = mse.detach().float().cpu().numpy().reshape(-1, mse.shape[-1]).mean(axis=0)
+    sig = as_numpy(sigmas, np.float32).reshape(-1, sigmas.shape[-2], 2).mean(axis=0)
+    err = as_numpy(mse, np.float32).reshape(-1, mse.shape[-1]).mean(axis=0)
     k = np.arange(len(sig))
     fig, ax = plt.subplots(figsize=(9, 3.2), layout="constrained")
     ax.bar(k - 0.2, sig[:, 0], width=0.4, label="σx")

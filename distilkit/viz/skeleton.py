@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilkit.arrays import as_numpy
 from distilkit.data.transforms import denormalize_image
 from distilkit.keypoints import KEYPOINT_NAMES, SKELETON
 
@@ -33,12 +34,6 @@ def _limb_color(a: int, b: int) -> str:
     return ca if ca == cb else MIDDLE_COLOR
 
 
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
 def draw_skeleton(ax, keypoints, visible, *, vflags: bool | None = None,
                   marker_size: float = 5.0, linewidth: float = 2.0, alpha: float = 0.9,
                   skeleton=SKELETON, label: str | None = None) -> None:
@@ -47,8 +42,8 @@ def draw_skeleton(ax, keypoints, visible, *, vflags: bool | None = None,
     Limbs are drawn when both ends are labelled (flag > 0); a limb touching an
     occluded joint is dashed.
     """
-    kpts = _to_numpy(keypoints).reshape(-1, 2)
-    vis = _to_numpy(visible).reshape(-1)
+    kpts = as_numpy(keypoints, np.float64).reshape(-1, 2)
+    vis = as_numpy(visible, np.float64).reshape(-1)
     if vflags is None:
         vflags = bool((vis == 2).any())
     shown = vis > 0

@@ -39,8 +39,8 @@ def _train(args: argparse.Namespace) -> int:
     losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss)
     config = TrainConfig(
         out_dir=args.out, model=args.model, profile=args.profile, losses=losses,
-        teacher=args.teacher, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
+        teacher=args.teacher, init_backbone=args.init_backbone, seed=args.seed, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
         amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
         max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances)
     try:
@@ -73,6 +73,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     p.add_argument("--model", required=True, help="preset, e.g. distilpose-s, teacher-hrw48, deeppose-r50")
     p.add_argument("--teacher", help="teacher checkpoint (best.pt of a teacher run)")
+    p.add_argument("--init-backbone", metavar="PATH",
+                   help="start the backbone from local weights: a timm hrnet_w48/hrnet_w32 or torchvision "
+                        "resnet50 state dict, MMPose's hrnet_w48-8ef0771d.pth, or a trained teacher's "
+                        "checkpoint (DistilPose-L takes its first three stages)")
     p.add_argument("--losses", default=None,
                    help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers)")
     p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1")

@@ -9,6 +9,13 @@ from distilkit.losses import LossConfig
 from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
 
 
+# Bumped when the kit changes what a config trains or how it is scored, so that run folders
+# of the old behaviour are never reused as results of the new (the hash names the folder).
+#   2: L_SH / L_CS averaged over keypoints as the authors' code; L_CS masked; fair scoring of
+#      students without L_CS; torch 2.14.1; the authors' augmentation in the paper profile.
+RECIPE_VERSION = 2
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     out_dir: str
@@ -16,6 +23,7 @@ class TrainConfig:
     profile: str = "cpu"
     losses: LossConfig = field(default_factory=LossConfig)
     teacher: str | None = None               # path to a teacher checkpoint
+    init_backbone: str | None = None         # local pretrained weights for the backbone (distilkit.weights)
     seed: int = 0
     epochs: int | None = None                # override of the profile's schedule
     batch_size: int | None = None
@@ -81,9 +89,13 @@ class TrainConfig:
         d = self.to_dict()
         for key in ("out_dir", "progress", "resume", "workers", "device", "seed"):
             d.pop(key, None)
-        # the teacher enters by its file name only, so moving a run folder keeps the hash
-        if d.get("teacher"):
-            d["teacher"] = d["teacher"].replace("\\", "/").split("/")[-2:]
+        # the teacher and initial weights enter by their file names only, so moving a run folder
+        # keeps the hash
+        for key in ("teacher", "init_backbone"):
+            if d.get(key):
+                d[key] = d[key].replace("\\", "/").split("/")[-2:]
+        if d.get("init_backbone") is None:
+            d.pop("init_backbone", None)   # runs from scratch keep the hashes they always had
         # What the profile name stands for can change between versions of the kit (a schedule,
         # the input size, the synthetic set), and a stale row must not pass for a current one.
         profile = self.resolved_profile()
@@ -95,6 +107,7 @@ class TrainConfig:
         d["heatmap_sigma"] = profile.heatmap_sigma
         d["augment"] = asdict(profile.augment)
         d["model_name"] = self.model_name()
+        d["recipe_version"] = RECIPE_VERSION
         try:
             from distilkit.models.presets import get_config
             d["model_config"] = asdict(get_config(self.model_name(), **self.model_overrides))

@@ -207,7 +207,11 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     from distilkit.models import build_model
-    model = build_model(config.model_name(), **config.model_overrides).to(device)
+    model = build_model(config.model_name(), **config.model_overrides)
+    if config.init_backbone:
+        from distilkit.weights import load_backbone
+        load_backbone(model, config.init_backbone, verbose=info.is_main)
+    model = model.to(device)
     teacher: FrozenTeacher | None = load_teacher(config.teacher, device) if config.teacher else None
     if teacher is not None and not config.losses.distills:
         log.warning("a teacher was given but no distillation loss is on; it will not be used")

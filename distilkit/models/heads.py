@@ -22,11 +22,15 @@ from distilkit.codecs.heatmap import quarter_decode
 
 
 def activate_regression(raw: torch.Tensor, *, sigma_eps: float = 1e-2,
-                        sigma_offset: float = 0.0
+                        sigma_offset: float = 0.0, score_sigmoid: bool = True
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N, K, 5) raw -> coords (N, K, 2) in [0, 1], scores (N, K), sigmas (N, K, 2) px."""
+    """(N, K, 5) raw -> coords (N, K, 2) in [0, 1], scores (N, K), sigmas (N, K, 2) px.
+
+    ``score_sigmoid=False, sigma_offset=0, sigma_eps=0`` is the authors' head (raw score,
+    plain softplus): what a converted checkpoint of theirs needs to reproduce their outputs.
+    """
     coords = raw[..., 0:2].sigmoid()
-    scores = raw[..., 2].sigmoid()
+    scores = raw[..., 2].sigmoid() if score_sigmoid else raw[..., 2]
     sigmas = F.softplus(raw[..., 3:5] + sigma_offset) + sigma_eps
     return coords, scores, sigmas
 
@@ -39,21 +43,25 @@ class _ActivatedRegression(nn.Module):
     """What the regression heads share: their raw (N, K, 5) output, activated
     (``activate_regression``) with the sigma offset that starts them at ``sigma_init``."""
 
-    def __init__(self, *, sigma_eps: float, sigma_init: float) -> None:
+    def __init__(self, *, sigma_eps: float, sigma_init: float | None, score_sigmoid: bool = True) -> None:
         super().__init__()
         self.sigma_eps = sigma_eps
-        self.sigma_offset = softplus_inverse(sigma_init - sigma_eps)
+        # None: no offset (the authors' head starts at softplus(0) = 0.69 px)
+        self.sigma_offset = 0.0 if sigma_init is None else softplus_inverse(sigma_init - sigma_eps)
+        self.score_sigmoid = score_sigmoid
 
     def activate(self, raw: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return activate_regression(raw, sigma_eps=self.sigma_eps, sigma_offset=self.sigma_offset)
+        return activate_regression(raw, sigma_eps=self.sigma_eps, sigma_offset=self.sigma_offset,
+                                   score_sigmoid=self.score_sigmoid)
 
 
 class RegressionHead(_ActivatedRegression):
     """Per keypoint token: LayerNorm -> Linear(D, 5) (DistilPose-S/L, ``out_mode='all'``)."""
 
-    def __init__(self, dim: int, *, sigma_eps: float = 1e-2, sigma_init: float = 2.0) -> None:
-        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init)
+    def __init__(self, dim: int, *, sigma_eps: float = 1e-2, sigma_init: float | None = 2.0,
+                 score_sigmoid: bool = True) -> None:
+        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init, score_sigmoid=score_sigmoid)
         self.norm = nn.LayerNorm(dim)
         self.fc = nn.Linear(dim, 5)
         nn.init.trunc_normal_(self.fc.weight, std=0.02)
@@ -111,8 +119,8 @@ class GlobalRegressionHead(_ActivatedRegression):
     so a CNN student also predicts scores and sigmas and Simulated Heatmaps apply."""
 
     def __init__(self, in_channels: int, *, num_keypoints: int = 17, sigma_eps: float = 1e-2,
-                 sigma_init: float = 2.0) -> None:
-        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init)
+                 sigma_init: float | None = 2.0, score_sigmoid: bool = True) -> None:
+        super().__init__(sigma_eps=sigma_eps, sigma_init=sigma_init, score_sigmoid=score_sigmoid)
         self.num_keypoints = num_keypoints
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, num_keypoints * 5)

@@ -96,6 +96,12 @@ class ModelConfig:
     num_keypoints: int = 17
     head_hidden_dim: int | None = None     # token heatmap head; None -> TokenPose rule h*w//8
     deconv_channels: int = 256
+    # Regression heads' output activation (models.heads.activate_regression). The kit's:
+    # sigmoid score, sigma from 2 px with a 0.01 px floor. A converted checkpoint of the
+    # authors' records theirs: score_sigmoid=False, sigma_init=None, sigma_eps=0.
+    score_sigmoid: bool = True
+    sigma_init: float | None = 2.0
+    sigma_eps: float = 1e-2
 
     @property
     def resolved_heatmap_size(self) -> tuple[int, int]:
@@ -261,7 +267,7 @@ def build_from_config(cfg: ModelConfig) -> nn.Module:
                                dim=e.dim, depth=e.depth, heads=e.heads, mlp_ratio=e.mlp_ratio)
         head: nn.Module
         if cfg.head == "regression":
-            head = RegressionHead(e.dim)
+            head = RegressionHead(e.dim, **_regression_activation(cfg))
         else:
             head = TokenHeatmapHead(e.dim, heatmap_size=hm, hidden_dim=cfg.head_hidden_dim)
         model = TokenPoseModel(backbone=backbone, encoder=encoder, head=head,
@@ -277,6 +283,10 @@ def build_from_config(cfg: ModelConfig) -> nn.Module:
         raise ValueError(f"{cfg.name}: unknown arch {cfg.arch!r}")
     model.config = cfg
     return model
+
+
+def _regression_activation(cfg: ModelConfig) -> dict[str, Any]:
+    return dict(score_sigmoid=cfg.score_sigmoid, sigma_init=cfg.sigma_init, sigma_eps=cfg.sigma_eps)
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:

@@ -11,6 +11,7 @@ _SUBCOMMAND_MODULES = (
     "distilkit.data.synthetic",
     "distilkit.models.complexity",
     "distilkit.engine.cli",
+    "distilkit.convert",
     "distilkit.experiments.cli",
 )
 
@@ -51,7 +52,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from distilkit.engine.checkpoint import CheckpointWriteError, UnsafeCheckpointError
     from distilkit.data.errors import DataError
     from distilkit.engine.locks import FolderBusyError
-    return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError
+    from distilkit.weights import WeightsError
+    return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError, WeightsError
 
 
 if __name__ == "__main__":

@@ -138,7 +138,9 @@ def convert_authors_checkpoint(path: str | Path, model: str) -> dict:
     kit.load_state_dict(state, strict=True)
     teacher = not overrides
     config = TrainConfig(out_dir=".", model=base, profile=profile,
-                         losses=LossConfig(reg=False, heatmap=True) if teacher else LossConfig(),
+                         # the authors trained their students with all four losses (L_CS too)
+                         losses=LossConfig(reg=False, heatmap=True) if teacher
+                         else LossConfig(kt=True, vt=True, sh=True, cs=True),
                          model_overrides=overrides)
     return {"model_name": model, "model_overrides": overrides, "config": config.to_dict(),
             "config_hash": config.hash(), "state_dict": kit.state_dict(), "epoch": 0,

@@ -1,4 +1,4 @@
-"""Run profiles: the three scales of DESIGN.md as data, never as code forks.
+"""Run profiles: the three scales (docs/ARCHITECTURE.md) as data, never as code forks.
 
 A profile fixes the input size, the data (a synthetic preset or a real COCO root),
 the model size suffix and the schedules. Everything else runs the same code path.
@@ -45,6 +45,11 @@ class Profile:
     # of the map's height; a smaller map needs a smaller sigma for the same relative width.
     heatmap_sigma: float = 2.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    teacher_augment: AugmentConfig | None = None    # heatmap teachers' own recipe; None: ``augment``
+
+    def augment_for(self, *, teacher: bool) -> AugmentConfig:
+        """The augmentation a run trains with: teachers may have their own configs' factors."""
+        return self.teacher_augment if teacher and self.teacher_augment is not None else self.augment
 
     def model_name(self, base: str) -> str:
         """Resolve a base preset name (``distilpose-s``) to this profile's size."""
@@ -113,6 +118,13 @@ PAPER = Profile(
                               milestones=(200, 260)),
     workers=8,
     eval_batch_size=128,
+    # The authors' configs: DistilPose students rotation 45, scale 0.35 (rot p 0.6, half-body
+    # p 0.3, flip 0.5); the TokenPose/HRNet teacher configs rotation 40, scale 0.5.
+    augment=AugmentConfig(rotation=45.0, scale_factor=0.35, rot_prob=0.6, half_body_prob=0.3,
+                          flip_prob=0.5, hrnet_draws=True),
+    teacher_augment=AugmentConfig(rotation=40.0, scale_factor=0.5, rot_prob=0.6, half_body_prob=0.3,
+                                  flip_prob=0.5, hrnet_draws=True),
+    eval_every=10,   # as the authors' configs: COCO evaluation every 10 epochs and at the end
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}

@@ -23,7 +23,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 @dataclass
 class AugmentConfig:
-    """Training augmentation (DESIGN.md; the HRNet/MMPose COCO recipe)."""
+    """Training augmentation (the HRNet/MMPose COCO recipe; docs/ARCHITECTURE.md)."""
 
     flip_prob: float = 0.5
     half_body_prob: float = 0.3
@@ -32,8 +32,13 @@ class AugmentConfig:
     half_body_padding: float = 1.5
     half_body_upper_prob: float = 0.5
     scale_factor: float = 0.35               # scale multiplier in [1 - f, 1 + f]
-    rotation: float = 45.0                   # degrees, rotation in [-r, r]
+    rotation: float = 45.0                   # degrees, rotation in [-r, r] (HRNet draws: [-2r, 2r])
     rot_prob: float = 0.6
+    # The HRNet / MMPose 0.x draws the authors trained with: scale clip(N f + 1, 1 - f, 1 + f),
+    # rotation clip(N r, -2r, 2r) at rot_prob, half-body when MORE than
+    # half_body_min_total_keypoints joints are visible, the upper half when N < 0.5 (p 0.69) and
+    # it has more than 2 joints. False: MMPose 1.x's normal truncated to [-1, 1] for both.
+    hrnet_draws: bool = False
 
 
 @dataclass
@@ -58,7 +63,13 @@ def _truncated_normal(rng: np.random.Generator) -> float:
 
 def sample_scale_rotation(rng: np.random.Generator,
                           cfg: AugmentConfig) -> tuple[float, float]:
-    """(scale multiplier in [1-f, 1+f], rotation in [-r, r] degrees or 0)."""
+    """(scale multiplier in [1-f, 1+f], rotation in degrees or 0: within [-r, r], or
+    [-2r, 2r] with ``hrnet_draws``)."""
+    if cfg.hrnet_draws:
+        f, r = cfg.scale_factor, cfg.rotation
+        scale_mult = float(np.clip(rng.standard_normal() * f + 1.0, 1.0 - f, 1.0 + f))
+        rot = float(np.clip(rng.standard_normal() * r, -2.0 * r, 2.0 * r))
+        return scale_mult, (rot if rng.random() <= cfg.rot_prob else 0.0)
     scale_mult = 1.0 + cfg.scale_factor * _truncated_normal(rng)
     rot = 0.0
     if rng.random() < cfg.rot_prob:
@@ -77,19 +88,24 @@ def half_body_center_scale(keypoints_xy, visible, rng: np.random.Generator,
     The probability draw is the caller's.
     """
     vis = np.asarray(visible) > 0
-    if vis.sum() < cfg.half_body_min_total_keypoints:
-        return None
     upper = [i for i in upper_ids if vis[i]]
     lower = [i for i in lower_ids if vis[i]]
-    n_min = cfg.half_body_min_part_keypoints
-    if len(upper) < n_min and len(lower) < n_min:
-        return None
-    if len(upper) < n_min:
-        chosen = lower
-    elif len(lower) < n_min:
-        chosen = upper
+    if cfg.hrnet_draws:
+        chosen = _hrnet_half(int(vis.sum()), upper, lower, rng, cfg)
+        if chosen is None:
+            return None
     else:
-        chosen = upper if rng.random() < cfg.half_body_upper_prob else lower
+        if vis.sum() < cfg.half_body_min_total_keypoints:
+            return None
+        n_min = cfg.half_body_min_part_keypoints
+        if len(upper) < n_min and len(lower) < n_min:
+            return None
+        if len(upper) < n_min:
+            chosen = lower
+        elif len(lower) < n_min:
+            chosen = upper
+        else:
+            chosen = upper if rng.random() < cfg.half_body_upper_prob else lower
     pts = np.asarray(keypoints_xy, dtype=np.float64)[chosen]
     center = pts.mean(axis=0)
     wh = pts.max(axis=0) - pts.min(axis=0)
@@ -97,6 +113,21 @@ def half_body_center_scale(keypoints_xy, visible, rng: np.random.Generator,
     if not np.all(scale > 0):
         return None
     return center, scale
+
+
+def _hrnet_half(n_visible: int, upper: list[int], lower: list[int], rng: np.random.Generator,
+                cfg: AugmentConfig) -> list[int] | None:
+    """MMPose 0.x's choice of a half: upper when a standard normal is < 0.5 and it has more
+    than 2 joints, else lower if it has more than 2, else upper; none below 2 joints."""
+    if n_visible <= cfg.half_body_min_total_keypoints:
+        return None
+    if rng.standard_normal() < 0.5 and len(upper) > 2:
+        chosen = upper
+    elif len(lower) > 2:
+        chosen = lower
+    else:
+        chosen = upper
+    return chosen if len(chosen) >= 2 else None
 
 
 def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig, center, scale,

@@ -105,7 +105,7 @@ class TrainConfig:
         d["epochs"] = None
         d["input_size"], d["heatmap_size"] = profile.input_size, profile.heatmap_size
         d["heatmap_sigma"] = profile.heatmap_sigma
-        d["augment"] = asdict(profile.augment)
+        d["augment"] = asdict(profile.augment_for(teacher=self.losses.heatmap))
         d["model_name"] = self.model_name()
         d["recipe_version"] = RECIPE_VERSION
         try:

@@ -86,14 +86,14 @@ class RunData:
 
 
 def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, workers: int,
-                   seed: int, info: DistInfo, max_train_instances: int | None = None,
+                   seed: int, info: DistInfo, teacher: bool = False, max_train_instances: int | None = None,
                    max_val_instances: int | None = None, eval_batch_size: int | None = None) -> RunData:
     from distilkit.data.topdown import TopDownCocoDataset
 
     codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma)
     input_size = tuple(model.input_size)
     train_set = TopDownCocoDataset(root, split="train", input_size=input_size, codec=codec, train=True,
-                                   aug=profile.augment, max_instances=max_train_instances)
+                                   aug=profile.augment_for(teacher=teacher), max_instances=max_train_instances)
     val_set = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
                                  use_detections=True, det_score_thr=profile.det_score_thr,
                                  max_instances=max_val_instances)

@@ -9,7 +9,7 @@ from distilkit.engine.checkpoint import load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo
-from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics
+from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics, kpt_score_source
 
 
 def _load(checkpoint: str | Path, *, data_root, device: str, progress: bool,
@@ -30,10 +30,11 @@ def evaluate_checkpoint(checkpoint: str | Path, *, data_root: str | Path | None 
                         flip_test: bool = True, dark: bool = False, device: str = "cpu",
                         progress: bool = False, max_val_instances: int | None = None) -> dict[str, float]:
     """COCO metrics on the detector boxes of the validation set."""
-    model, _, data = _load(checkpoint, data_root=data_root, device=device, progress=progress,
-                           max_val_instances=max_val_instances)
+    model, config, data = _load(checkpoint, data_root=data_root, device=device, progress=progress,
+                                max_val_instances=max_val_instances)
     return evaluate_model(model, data.val_loader, data.val_ann_file, device=torch.device(device),
-                          flip_test=flip_test, dark=dark, progress=progress)
+                          flip_test=flip_test, dark=dark, progress=progress,
+                          kpt_scores=kpt_score_source(model, config.losses))
 
 
 def checkpoint_error_metrics(checkpoint: str | Path, *, data_root: str | Path | None = None,

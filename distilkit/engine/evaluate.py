@@ -98,9 +98,29 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool =
     return Predictions.concat(parts) if parts else Predictions(*(np.zeros((0,)) for _ in range(7)))
 
 
+def kpt_score_source(model: nn.Module, losses) -> str:
+    """Which keypoint scores a model is evaluated with: ``"model"`` or ``"unit"``.
+
+    A regression model trained without L_CS has a score head no loss trained; Eq. 3 would
+    rank its instances by noise (the authors' repository, issue #2: a no-distillation
+    DistilPose-S stuck below 10 AP). It is scored as a traditional regression model is
+    (MMPose's DeepPose reports 1 per keypoint): the instance score is the box score. Heatmap
+    models keep their heatmap maxima, and students trained with L_CS their own scores.
+    """
+    if getattr(model, "kind", "regression") == "heatmap" or losses.cs:
+        return "model"
+    return "unit"
+
+
 def evaluate_predictions(pred: Predictions, ann_file: str | Path, *, input_size: tuple[int, int],
-                         results_file: str | Path | None = None) -> dict[str, float]:
-    results = postprocess_predictions(pred.coords, pred.scores, pred.centers, pred.scales,
+                         results_file: str | Path | None = None, kpt_scores: str = "model"
+                         ) -> dict[str, float]:
+    """COCO metrics of the predictions; ``kpt_scores="unit"`` replaces every keypoint score by 1
+    (``kpt_score_source``)."""
+    if kpt_scores not in ("model", "unit"):
+        raise ValueError(f"kpt_scores must be 'model' or 'unit', got {kpt_scores!r}")
+    scores = pred.scores if kpt_scores == "model" else np.ones_like(pred.scores)
+    results = postprocess_predictions(pred.coords, scores, pred.centers, pred.scales,
                                       pred.bbox_scores, pred.image_ids, input_size)
     if results_file is not None:
         from distilkit.evaluation import write_coco_results
@@ -111,8 +131,9 @@ def evaluate_predictions(pred: Predictions, ann_file: str | Path, *, input_size:
 def evaluate_model(model: nn.Module, loader, ann_file: str | Path, *, device: torch.device,
                    info: DistInfo = DistInfo(), flip_test: bool = True, dark: bool = False,
                    progress: bool = False, results_file: str | Path | None = None,
-                   autocast=None) -> dict[str, float]:
-    """COCO keypoint metrics of ``model`` on the loader's instances; every rank gets them."""
+                   autocast=None, kpt_scores: str = "model") -> dict[str, float]:
+    """COCO keypoint metrics of ``model`` on the loader's instances; every rank gets them.
+    The result records ``kpt_score``: which keypoint scores were used (``kpt_score_source``)."""
     local = predict(model, loader, device=device, flip_test=flip_test, dark=dark,
                     progress=progress and info.is_main, autocast=autocast)
     shards = all_gather_objects(local, info)
@@ -120,7 +141,8 @@ def evaluate_model(model: nn.Module, loader, ann_file: str | Path, *, device: to
     if info.is_main:
         merged = Predictions.concat(shards)
         metrics = evaluate_predictions(merged, ann_file, input_size=tuple(model.input_size),
-                                       results_file=results_file)
+                                       results_file=results_file, kpt_scores=kpt_scores)
+        metrics["kpt_score"] = kpt_scores
     return broadcast_object(metrics, info)
 
 

@@ -21,7 +21,7 @@ from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
 
 METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
-DIAGNOSTICS = ("err_px", "PCK10", "score_auc")
+DIAGNOSTICS = ("err_px", "PCK10", "score_auc", "kpt_score", "AP_dark")
 # The exported CSVs' columns, in order.
 COLUMNS = ("table", "row", "student", "teacher", "model", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss",
            "seed", *METRICS, "paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",

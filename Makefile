@@ -1,5 +1,7 @@
 # Two entry points: `make test` and `make reproduce`. Both create .venv on first use.
 PYTHON ?= python3
+# A wheel index for torch and torchvision alone, e.g. a CPU-only one; empty: the default index
+TORCH_INDEX_URL ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,8 +13,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first and pinned, so nothing later resolves a CUDA build
-	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	# torch and torchvision first, pinned as a pair (from TORCH_INDEX_URL when it is set)
+	$(BIN)/python -m pip install -q -c constraints.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
+		torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 

@@ -77,31 +77,14 @@ CPU = Profile(
     heatmap_size=(16, 12),
     model_suffix="-cpu",
     synthetic="cpu",
-    # Small batches: at this budget the number of optimizer steps, not the batch, limits
-    # learning (a probe: batch 16 lowered the teacher's first-epoch loss more than batch 64).
-    # Teachers are trained once and shared by every table, so they get the longer schedule.
+    # Why these values: results/README.md, "How the cpu profile was chosen".
     teacher_schedule=Schedule(epochs=8, batch_size=16, lr=1e-3, warmup_iters=300,
                               milestones=(7,)),
-    # Eight epochs, decay for the last one, as the teachers. At four epochs (the reference
-    # kept in results/cpu_students4_b16/, 89 min) COCO AP of every student sat near its floor
-    # (plain 0.01 %, all four losses 1.2 %), so the ablation could only be read by pixel
-    # error. Probes at 8 epochs (results/student_epochs_8_12_side_experiment.csv, two seeds)
-    # lifted the plain student to 0.2-0.4 AP and the distilled one to 4.9 AP. The issue puts
-    # the conclusions before the time budget; this costs about twice the student time.
-    # Batch 8 at 4 epochs (twice the steps, same samples) was run in full and kept out
-    # (results/cpu_students4_b8/).
     student_schedule=Schedule(epochs=8, batch_size=16, lr=1e-3, warmup_iters=300,
                               milestones=(7,)),
-    # sigma 2 on the 16x12 map. A reference run at sigma 1 (sharper peaks, a slightly better
-    # teacher by AP in a probe) made every distilled student worse than none: the teacher's
-    # maps were too peaked to teach from. At sigma 2 (results/sigma2_side_experiment.csv)
-    # L_SH alone and all four losses lowered the student's error by ~1 px.
     heatmap_sigma=2.0,
     workers=1,
     eval_every=1000,  # evaluate once, at the end: per-epoch COCOeval would dominate
-    # Lighter than the paper's recipe (rotation 45 at p 0.6, scale 0.35, half-body 0.3): with a
-    # few epochs the models are far from overfitting 12k instances, and the heavy recipe only
-    # slowed learning (SimpleBaseline teacher, 8 epochs: 5.35 -> 4.93 px, 3.8 -> 5.6 AP).
     augment=AugmentConfig(half_body_prob=0.0, rot_prob=0.3, rotation=20.0, scale_factor=0.15),
 )
 

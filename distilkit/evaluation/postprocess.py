@@ -17,8 +17,8 @@ def rescore(box_scores: np.ndarray, kpt_scores: np.ndarray, thr: float = 0.2) ->
     """Instance score (paper Eq. 3): box score x mean of the keypoint scores above thr.
 
     box_scores (N,), kpt_scores (N, K) -> (N,). Eq. 3 as printed averages all K scores;
-    the authors' code (and MMPose) average only those > thr, as DESIGN.md's
-    method facts prescribe. An instance with no keypoint above thr scores 0, so it ranks last
+    the authors' code (and MMPose) average only those > thr, and so does the kit (their code
+    produced the paper's numbers; docs/DEVIATIONS.md). An instance with no keypoint above thr scores 0, so it ranks last
     instead of being promoted by its box score alone.
     """
     box = as_numpy(box_scores, np.float64).reshape(-1)

@@ -52,8 +52,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from distilkit.engine.checkpoint import CheckpointWriteError, UnsafeCheckpointError
     from distilkit.data.errors import DataError
     from distilkit.engine.locks import FolderBusyError
+    from distilkit.paths import NoRepositoryError
     from distilkit.weights import WeightsError
-    return DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError, WeightsError
+    return (DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError, WeightsError,
+            NoRepositoryError)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The embedded synthetic COCO-17 person dataset (docs/ARCHITECTURE.md, data flow): full cluttered scenes with articulated, occluded, truncated people, honest
-visibility flags and a simulated detector, written in the real COCO on-disk layout.
+"""The embedded synthetic COCO-17 person dataset (docs/ARCHITECTURE.md, data flow): full
+cluttered scenes with articulated, occluded, truncated people, honest visibility flags and a
+simulated detector, written in the real COCO on-disk layout.
 
     root = ensure_synthetic("cpu")          # cached under $DISTILKIT_DATA or ~/.cache/distilkit
     generate_synthetic("data/synth", "smoke", seed=1)

@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -x --durations=15
 
+# flags for distilkit reproduce, e.g. make reproduce ARGS="--tables 4 --rows none all"
+ARGS ?=
+
 reproduce: $(STAMP)
-	$(BIN)/distilkit reproduce --profile cpu
+	$(BIN)/distilkit reproduce --profile cpu $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

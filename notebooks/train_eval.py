@@ -38,6 +38,7 @@ out_dir = "../runs/notebook/train_eval"
 progress = True
 threads = None            # torch threads for this process (None: leave as is)
 resume = True             # continue from out_dir/last.pt when it exists
+device = "auto"           # auto | cpu | cuda | cuda:N (the grid runner places rows one per GPU)
 
 # %%
 import json
@@ -56,12 +57,12 @@ if threads:
 config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
                      losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
                      seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
-                     resume=resume)
+                     resume=resume, device=device or "auto")
 print(config.model_name(), config.losses.switches(), "config", config.hash())
 
 # %%
 metrics = fit(config)
-print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=1))
+print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}, indent=1))
 
 # %% [markdown]
 # ## Learning curves

@@ -6,18 +6,54 @@ import json
 
 from distilkit.profiles import PROFILES
 
+EXAMPLES = """examples:
+  distilkit reproduce                                    # the main job, cpu profile, 2 rows at a time
+  distilkit reproduce --tables 4 --rows none all         # two rows of Table 4 and their teacher
+  distilkit reproduce --profile cpu --devices 0,1,2,3    # one row per GPU on a 4-GPU node
+  distilkit reproduce --executor slurm --jobs 32 --slurm-partition gpu --slurm-gpus-per-job 1 \\
+      --slurm-time 240                                   # each row a Slurm job, 32 in flight
+"""
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (0..N-1)")
     p.add_argument("--noise-seeds", type=int, default=3,
                    help="seeds for the Table 4 extremes (none / all), to measure run-to-run noise")
-    p.add_argument("--jobs", type=int, default=2, help="rows trained in parallel (one process each)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="rows in flight at a time (local: processes of one thread each on a CPU)")
     p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
     p.add_argument("--epochs", type=int, help="override the students' epochs")
-    p.add_argument("--runs-dir")
-    p.add_argument("--results-dir")
+    p.add_argument("--runs-dir", help="default: runs/<profile> of the repository")
+    p.add_argument("--results-dir", help="default: results/ (cpu) or results/<profile>/")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    from distilkit.experiments.executors import EXECUTORS
+
+    g = p.add_argument_group("where rows run")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local processes, Slurm jobs (submitit), or submitit's local executor")
+    g.add_argument("--devices", help="CUDA devices for rows, one row per device, e.g. 0,1,2,3")
+    g.add_argument("--rows", nargs="+", metavar="LABEL", help="only these row labels (and their teachers)")
+    g.add_argument("--slurm-partition")
+    g.add_argument("--slurm-time", type=int, metavar="MIN", help="time limit per row, minutes")
+    g.add_argument("--slurm-gpus-per-job", type=int)
+    g.add_argument("--slurm-cpus-per-task", type=int)
+    g.add_argument("--slurm-mem-gb", type=float)
+    g.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch option, passed to submitit as slurm_KEY (repeatable)")
+
+
+def executor_from_args(args: argparse.Namespace):
+    from distilkit.experiments.executors import ExecutorConfig, slurm_parameters
+
+    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip()) if args.devices else ()
+    slurm = slurm_parameters(partition=args.slurm_partition, time_min=args.slurm_time,
+                             gpus_per_job=args.slurm_gpus_per_job, cpus_per_task=args.slurm_cpus_per_task,
+                             mem_gb=args.slurm_mem_gb, extra=args.slurm_param)
+    return ExecutorConfig(kind=args.executor, jobs=args.jobs, devices=devices, slurm=slurm)
 
 
 def _reproduce(args) -> int:
@@ -26,16 +62,19 @@ def _reproduce(args) -> int:
     summary = reproduce(profile=args.profile, tables=args.tables, seeds=args.seeds,
                         noise_seeds=args.noise_seeds, jobs=args.jobs, runs_dir=args.runs_dir,
                         results_dir=args.results_dir, data_root=args.data_root, epochs=args.epochs,
-                        progress=not args.no_progress, figures=not args.no_figures)
-    keys = ("profile", "wall_s", "runs", "failures", "figures_wall_s", "figure_failures")
+                        progress=not args.no_progress, figures=not args.no_figures, rows=args.rows,
+                        executor=executor_from_args(args))
+    keys = ("profile", "executor", "wall_s", "runs", "failures", "figures_wall_s", "figure_failures")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=1))
     return 1 if summary["failures"] or summary.get("figure_failures") else 0
 
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers")
+    p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=(4, 5, 6))
     p.add_argument("--no-figures", action="store_true",
                    help="skip REPORT.md and the figures (report and viz notebooks) after the tables")
+    _executor_flags(p)
     p.set_defaults(func=_reproduce)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from distilkit.experiments.grid import TABLES, TEACHERS, teacher_run, teachers_needed
 from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
+from distilkit.engine.checkpoint import atomic_write_text
 from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
 
@@ -128,7 +129,8 @@ def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | P
     for table in ([TEACHER_TABLE] if needs_teachers else []) + list(tables):
         name = "teachers.csv" if table == TEACHER_TABLE else f"table{table}.csv"
         frame = collect_table(table, runs_root, **kw)
-        frame.to_csv(results_dir / name, index=False, float_format="%.6g")
+        # atomic: two runners sharing a results folder may export at the same time
+        atomic_write_text(results_dir / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(results_dir / name)
     return written
 

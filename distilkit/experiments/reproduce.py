@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from distilkit import paths
+from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs
 from distilkit.experiments.records import export_tables
@@ -29,62 +31,75 @@ def default_dirs(profile: str) -> tuple[Path, Path]:
 def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
                jobs: int = 2, runs_dir: str | Path | None = None, results_dir: str | Path | None = None,
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
-               rows: list[str] | None = None, log=print) -> dict:
-    """Train the teachers the tables need (once), then every row whose folder is not finished;
-    then export the tables from the folders to ``results_dir``."""
+               rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print) -> dict:
+    """Train the teachers the tables need (once), then every row whose folder is not finished,
+    on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
+    to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need)."""
     get_profile(profile)  # fail early on a typo
     paths.require_repo("reproduce")
     if seeds < 1 or noise_seeds < 1 or jobs < 1:
         raise ValueError(f"seeds, noise_seeds and jobs must be at least 1 (got {seeds}, {noise_seeds}, {jobs})")
+    executor = executor or ExecutorConfig(jobs=jobs)
     d_runs, d_results = default_dirs(profile)
     # absolute: each row's kernel runs with the notebooks folder as its working directory
     runs_dir = Path(runs_dir or d_runs).resolve()
     results_dir = Path(results_dir or d_results).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
-    seed_list = list(range(seeds))
-    # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
-    extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
     if data_root is None:
         from distilkit.data.synthetic import ensure_synthetic
         synth = get_profile(profile).synthetic
         if synth:
             ensure_synthetic(synth, seed=0, progress=progress)
-    teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=seed_list, runs_dir=runs_dir,
-                                       data_root=data_root, epochs=epochs, extra_seeds=extra)
-    if rows is not None:  # a subset of rows (e.g. the extremes in CI); teachers as needed
-        row_jobs = [j for j in row_jobs if j.spec.row in rows]
-        needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
-        teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]
-    cache = runs_dir / ".notebooks"
+    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
+                     data_root=data_root, epochs=epochs, rows=rows)
+    if executor.kind != "local" and executor.folder is None:
+        executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
-    runs = unique_runs(teacher_jobs + row_jobs)
     with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar:
-        failures = run_jobs(teacher_jobs + row_jobs, jobs_in_parallel=jobs, cache_dir=cache,
-                            progress=progress, bar=bar,
-                            log=lambda m: bar.write(m) if progress else log(m))
+        failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks",
+                            progress=progress, bar=bar, log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
     export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs)
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
-            "jobs": jobs, "wall_s": round(wall, 1), "runs": len(runs),
+            "jobs": executor.in_flight, "executor": executor.kind, "wall_s": round(wall, 1), "runs": len(runs),
             "failures": [{"table": j.spec.table, "row": j.spec.row, "seed": j.seed, "error": e}
                          for j, e in failures],
             "results_dir": str(results_dir), "runs_dir": str(runs_dir),
             "data": data_root or f"synthetic set '{get_profile(profile).synthetic}'"}
 
 
+def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,
+              data_root: str | None, epochs: int | None, rows: list[str] | None = None) -> list:
+    """The grid's runs, one per folder, teachers first; ``rows`` keeps those labels and the
+    teachers they need (an unknown label is an error that lists the known ones)."""
+    # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
+    extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
+    teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=list(range(seeds)), runs_dir=runs_dir,
+                                       data_root=data_root, epochs=epochs, extra_seeds=extra)
+    if rows is not None:
+        known = list(dict.fromkeys(j.spec.row for j in row_jobs))
+        unknown = [r for r in rows if r not in known]
+        if unknown:
+            raise ValueError(f"unknown row label(s) {unknown} for tables {tables}; known: {known}")
+        row_jobs = [j for j in row_jobs if j.spec.row in rows]
+        needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
+        teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]
+    return unique_runs(teacher_jobs + row_jobs)
+
+
 def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int = 1, noise_seeds: int = 3,
               jobs: int = 2, runs_dir=None, results_dir=None, data_root=None, epochs=None,
-              progress: bool = True, figures: bool = True) -> dict:
+              progress: bool = True, figures: bool = True, rows: list[str] | None = None,
+              executor: ExecutorConfig | None = None) -> dict:
     """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
-                         progress=progress)
+                         progress=progress, rows=rows, executor=executor)
     summary.update(git_commit=git_commit(), machine={
         "platform": platform.platform(), "processor": platform.machine(),
         "cpus": __import__("os").cpu_count(), "python": platform.python_version(),
         "torch": __import__("torch").__version__})
     out = Path(summary["results_dir"]) / "reproduce_summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     _write_summary(out, summary)
     if figures and data_root is None:  # the viz notebooks read the profile's own data
         from distilkit.experiments.figures import render_figures
@@ -102,9 +117,11 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
 
 def _write_summary(path: Path, summary: dict) -> None:
     """The committed summary names its folders relative to the repository, not this machine."""
+    from distilkit.engine.checkpoint import atomic_write_text
+
     portable = {**summary, "results_dir": _relative(summary["results_dir"]),
                 "runs_dir": _relative(summary["runs_dir"])}
-    path.write_text(json.dumps(portable, indent=2))
+    atomic_write_text(path, json.dumps(portable, indent=2))
 
 
 def _relative(path) -> str:

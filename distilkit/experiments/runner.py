@@ -12,12 +12,13 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from distilkit.engine.locks import exclusive
+from distilkit.experiments.executors import DevicePool, ExecutorConfig, make_submit
 from distilkit.experiments.plan import Job
 from distilkit.experiments.records import ERROR_FILE, is_finished
 from distilkit.paths import notebooks_dir
@@ -42,29 +43,46 @@ def notebook_ipynb(name: str, cache_dir: Path) -> Path:
     return dst
 
 
-def execute_job(job: Job, *, threads: int, cache_dir: Path, progress: bool) -> tuple[dict, float]:
-    """Run one row through the train_eval notebook; returns (metrics, wall seconds)."""
+def execute_job(job: Job, *, threads: int | None, cache_dir: Path, progress: bool) -> dict:
+    """Run one row through the train_eval notebook, in whatever process or node calls it.
+
+    Returns ``{"status": "done", "metrics", "wall_s"}``, or ``{"status": "busy", "reason"}``
+    when another runner holds the folder (an outcome, not an error: it must cross submitit's
+    process boundary intact). Any other failure raises.
+    """
     import papermill as pm
+
+    from distilkit.engine.locks import FolderBusyError
 
     job.run_dir.mkdir(parents=True, exist_ok=True)
     c = job.config
     params = dict(profile=c.profile, data_root=c.data_root, model=c.model, teacher=c.teacher,
                   losses=c.losses.switches(), reg_loss=c.losses.reg_loss, seed=c.seed, epochs=c.epochs,
-                  out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True)
-    # one writer per folder: another runner (a table notebook, a second reproduce) may be on it
-    with exclusive(job.run_dir / ".lock", wait=False):
+                  out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True,
+                  device=c.device)
+    try:
+        lock = exclusive(job.run_dir / ".lock", wait=False)
+        lock.__enter__()
+    except FolderBusyError as err:
+        return {"status": "busy", "reason": str(err)}
+    try:
+        if is_finished(job):            # another runner finished it while we queued it
+            return {"status": "done", "metrics": json.loads((job.run_dir / "final_metrics.json").read_text()),
+                    "wall_s": 0.0, "elsewhere": True}
         (job.run_dir / ERROR_FILE).unlink(missing_ok=True)
         t0 = time.perf_counter()
         pm.execute_notebook(str(notebook_ipynb("train_eval", cache_dir)), str(job.run_dir / "train_eval.ipynb"),
                             parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
                             kernel_name="python3")
         wall = time.perf_counter() - t0
+    finally:
+        lock.__exit__(None, None, None)
     metrics = json.loads((job.run_dir / "final_metrics.json").read_text())
     # the notebook rebuilds the config from its parameters: a row must not pass for another
     if metrics.get("config_hash") not in (None, job.config.hash()):
         raise RuntimeError(f"{job.run_dir}: the notebook trained config {metrics['config_hash']}, "
                            f"not this row's {job.config.hash()} (a setting the parameters do not carry?)")
-    return metrics, wall
+    return {"status": "done", "metrics": metrics, "wall_s": wall}
 
 
 def record_failure(job: Job, message: str, detail: str = "") -> None:
@@ -92,6 +110,7 @@ class _Progress:
     teacher_dirs: set[Path]
     finished: set[Path] = field(default_factory=set)
     failures: list[tuple[Job, str]] = field(default_factory=list)
+    deferred: dict[Path, float] = field(default_factory=dict)   # busy elsewhere: run_dir -> retry time
 
     def state(self, job: Job) -> str:
         t = _teacher_dir(job)
@@ -100,14 +119,20 @@ class _Progress:
         return "failed" if t in {j.run_dir for j, _ in self.failures} else "waiting"
 
 
-def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progress: bool,
-             bar: tqdm | None = None, log=print) -> list[tuple[Job, str]]:
-    """Run what is not finished, ``jobs_in_parallel`` at a time; returns the failures.
+BUSY_RETRY_S = 10.0    # how often a runner looks again at a folder another runner holds
+
+
+def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: ExecutorConfig | None = None,
+             jobs_in_parallel: int = 2, bar: tqdm | None = None, log=print) -> list[tuple[Job, str]]:
+    """Run what is not finished on ``executor`` (default: local, ``jobs_in_parallel`` at a time);
+    returns the failures.
 
     Teachers and rows share one pool: a row starts as soon as its teacher's run has finished,
     so rows without a teacher fill the slots while teachers train. A row whose teacher failed
-    is recorded as failed without running.
+    is recorded as failed without running. A folder another runner holds is left and looked at
+    again later: finished there, it counts as done here; never as failed.
     """
+    executor = executor or ExecutorConfig(jobs=jobs_in_parallel)
     runs = unique_runs(jobs)
     todo = [job for job in runs if not is_finished(job)]
     if bar is not None:
@@ -119,7 +144,8 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
     # threads deadlocked on the import lock (seen: a thread stuck in jupytext).
     import papermill  # noqa: F401
     notebook_ipynb("train_eval", cache_dir)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs_in_parallel))
+    row = _row_function(executor, cache_dir)
+    devices = DevicePool(executor.devices)
 
     def fail(job: Job, msg: str, detail: str = "") -> None:
         state.failures.append((job, msg))
@@ -128,40 +154,91 @@ def run_jobs(jobs: list[Job], *, jobs_in_parallel: int, cache_dir: Path, progres
         if bar is not None:
             bar.update(1)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel)) as pool:
-        running: dict[Future, Job] = {}
+    with ThreadPoolExecutor(max_workers=executor.in_flight) as pool:
+        running: dict[Future, tuple[Job, str | None]] = {}
         while todo or running:
-            for job in list(todo):
-                st = state.state(job)
-                if st == "failed":
-                    todo.remove(job)
-                    fail(job, f"its teacher run {_teacher_dir(job)} failed")
-                elif st == "ready" and len(running) < jobs_in_parallel:
-                    todo.remove(job)
-                    running[pool.submit(execute_job, job, threads=threads, cache_dir=cache_dir,
-                                        progress=False)] = job
-            if not running:   # what is left waits on a teacher that is not in this grid
-                for job in todo:
+            _start_ready(todo, running, state, pool, row, devices, executor.in_flight, fail)
+            if not running and not _wait_for_deferred(todo, state, log, bar):
+                for job in todo:   # what is left waits on a teacher that is not in this grid
                     fail(job, f"its teacher {_teacher_dir(job)} did not run")
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in done:
-                _settle(fut, running.pop(fut), state, fail, bar, log)
+            if running:
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED, timeout=BUSY_RETRY_S)
+                for fut in done:
+                    job, device = running.pop(fut)
+                    devices.give_back(device)
+                    _settle(fut, job, todo, state, fail, bar, log)
     return state.failures
 
 
-def _settle(fut: Future, job: Job, state: _Progress, fail, bar, log) -> None:
+def _row_function(executor: ExecutorConfig, cache_dir: Path):
+    """``row(job) -> outcome`` on the chosen executor, blocking until the row ends."""
+    submit = make_submit(executor)
+    threads = (max(1, (os.cpu_count() or 1) // executor.in_flight) if executor.kind != "slurm"
+               else executor.slurm.get("cpus_per_task"))
+    return lambda job: submit(execute_job, job, threads=threads, cache_dir=cache_dir, progress=False)
+
+
+def _start_ready(todo, running, state: _Progress, pool, row, devices: DevicePool, limit: int, fail) -> None:
+    now = time.monotonic()
+    for job in list(todo):
+        if state.deferred.get(job.run_dir, 0.0) > now:
+            continue
+        st = state.state(job)
+        if st == "failed":
+            todo.remove(job)
+            fail(job, f"its teacher run {_teacher_dir(job)} failed")
+        elif st == "ready" and len(running) < limit:
+            device = devices.take()
+            placed = replace(job, config=replace(job.config, device=device)) if device else job
+            todo.remove(job)
+            running[pool.submit(row, placed)] = (job, device)
+
+
+def _wait_for_deferred(todo, state: _Progress, log, bar) -> bool:
+    """Nothing runs here: sleep until the next busy folder is due, and count those another
+    runner finished meanwhile. False when nothing is deferred (the rest cannot start)."""
+    due = [state.deferred[j.run_dir] for j in todo if j.run_dir in state.deferred]
+    if not due:
+        return False
+    time.sleep(max(0.0, min(due) - time.monotonic()))
+    for job in list(todo):
+        if job.run_dir in state.deferred and is_finished(job):
+            todo.remove(job)
+            _done_elsewhere(job, state, log, bar)
+    return True
+
+
+def _done_elsewhere(job: Job, state: _Progress, log, bar) -> None:
+    state.finished.add(job.run_dir)
+    state.deferred.pop(job.run_dir, None)
+    log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: by another runner")
+    if bar is not None:
+        bar.update(1)
+
+
+def _settle(fut: Future, job: Job, todo: list[Job], state: _Progress, fail, bar, log) -> None:
     try:
-        metrics, wall = fut.result()
+        outcome = fut.result()
     except Exception as err:  # keep going: the other rows are independent
         lines = str(err).strip().splitlines()
         msg = f"{type(err).__name__}: {lines[-1] if lines else ''}"
         fail(job, msg[:300] + f" (executed notebook: {job.run_dir / 'train_eval.ipynb'})",
              "".join(traceback.format_exception(err)))
         return
+    if outcome["status"] == "busy":         # another runner has it: look again later
+        state.deferred[job.run_dir] = time.monotonic() + BUSY_RETRY_S
+        todo.append(job)
+        log(f"busy  table {job.spec.table} {job.spec.row!r} seed {job.seed}: {outcome['reason']}")
+        return
+    if outcome.get("elsewhere"):
+        _done_elsewhere(job, state, log, bar)
+        return
     state.finished.add(job.run_dir)
+    state.deferred.pop(job.run_dir, None)
+    metrics = outcome["metrics"]
     log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: "
-        f"AP {metrics.get('AP', float('nan')):.3f} ({wall:.0f}s)")
+        f"AP {metrics.get('AP', float('nan')):.3f} ({outcome['wall_s']:.0f}s)")
     if bar is not None:
         bar.update(1)
 

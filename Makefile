@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch and torchvision first, pinned as a pair (from TORCH_INDEX_URL when it is set)
 	$(BIN)/python -m pip install -q -c constraints.txt $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
 		torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,notebooks]'
 	touch $(STAMP)
 
 test: $(STAMP)

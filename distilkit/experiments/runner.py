@@ -35,6 +35,9 @@ def notebook_ipynb(name: str, cache_dir: Path) -> Path:
     dst = cache_dir / f"{name}.ipynb"
     if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
         nb = jupytext.read(src)
+        # an executed copy is a plain notebook, not a text notebook's pair: with jupytext's
+        # pairing metadata JupyterLab refuses to open it ("Unable to read paired notebook")
+        nb.metadata.pop("jupytext", None)
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
                                               "language": "python"})
         tmp = dst.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.ipynb")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from distilkit.experiments.runner import notebook_ipynb
+from distilkit.experiments.runner import KERNEL_ARGS, notebook_ipynb
 from distilkit.paths import notebooks_dir
 
 # The report first: it only reads the CSVs. The rest load checkpoints and draw.
@@ -47,7 +47,7 @@ def render_figures(*, profile: str, results_dir: str | Path, runs_dir: str | Pat
         try:
             pm.execute_notebook(str(notebook_ipynb(name, cache)), str(out_dir / f"{name}.ipynb"),
                                 parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
-                                kernel_name="python3")
+                                kernel_name="python3", extra_arguments=KERNEL_ARGS)
         except Exception as err:  # keep going: each notebook stands alone
             lines = str(err).strip().splitlines()
             msg = f"{type(err).__name__}: {lines[-1] if lines else ''}"

@@ -46,6 +46,11 @@ def notebook_ipynb(name: str, cache_dir: Path) -> Path:
     return dst
 
 
+# Row kernels log only errors: ipykernel warns at every start that it talks over loopback TCP
+# without CurveZMQ, which buried the main job's progress lines (nothing leaves this machine).
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute_job(job: Job, *, threads: int | None, cache_dir: Path, progress: bool) -> dict:
     """Run one row through the train_eval notebook, in whatever process or node calls it.
 
@@ -76,7 +81,7 @@ def execute_job(job: Job, *, threads: int | None, cache_dir: Path, progress: boo
         t0 = time.perf_counter()
         pm.execute_notebook(str(notebook_ipynb("train_eval", cache_dir)), str(job.run_dir / "train_eval.ipynb"),
                             parameters=params, progress_bar=False, cwd=str(notebooks_dir()),
-                            kernel_name="python3")
+                            kernel_name="python3", extra_arguments=KERNEL_ARGS)
         wall = time.perf_counter() - t0
     finally:
         lock.__exit__(None, None, None)

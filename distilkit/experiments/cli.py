@@ -8,6 +8,7 @@ from distilkit.profiles import PROFILES
 
 EXAMPLES = """examples:
   distilkit reproduce                                    # the main job, cpu profile, 2 rows at a time
+  distilkit reproduce --plan                             # what is done, what is left, how long
   distilkit reproduce --tables 4 --rows none all         # two rows of Table 4 and their teacher
   distilkit reproduce --profile cpu --devices 0,1,2,3    # one row per GPU on a 4-GPU node
   distilkit reproduce --executor slurm --jobs 32 --slurm-partition gpu --slurm-gpus-per-job 1 \\
@@ -57,7 +58,13 @@ def executor_from_args(args: argparse.Namespace):
 
 
 def _reproduce(args) -> int:
-    from distilkit.experiments.reproduce import reproduce
+    from distilkit.experiments.reproduce import plan_text, reproduce
+
+    if args.plan:
+        print(plan_text(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
+                        runs_dir=args.runs_dir, data_root=args.data_root, epochs=args.epochs,
+                        rows=args.rows, executor=executor_from_args(args)))
+        return 0
 
     summary = reproduce(profile=args.profile, tables=args.tables, seeds=args.seeds,
                         noise_seeds=args.noise_seeds, jobs=args.jobs, runs_dir=args.runs_dir,
@@ -74,6 +81,8 @@ def add_cli(subparsers) -> None:
                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=(4, 5, 6))
+    p.add_argument("--plan", action="store_true",
+                   help="print the runs, which are done, and the estimated time; train nothing")
     p.add_argument("--no-figures", action="store_true",
                    help="skip REPORT.md and the figures (report and viz notebooks) after the tables")
     _executor_flags(p)

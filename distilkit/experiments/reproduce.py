@@ -13,6 +13,7 @@ from distilkit import paths
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.progress import EpochTimes, RowWatch, plan_lines, stage_line
 from distilkit.experiments.records import export_tables
 from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.profiles import get_profile
@@ -45,6 +46,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     runs_dir = Path(runs_dir or d_runs).resolve()
     results_dir = Path(results_dir or d_results).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
+    say = log if not progress else (lambda m: tqdm.write(m))
+    say(stage_line("data", data_root or f"synthetic set '{get_profile(profile).synthetic}'"))
     if data_root is None:
         from distilkit.data.synthetic import ensure_synthetic
         synth = get_profile(profile).synthetic
@@ -55,8 +58,9 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     if executor.kind != "local" and executor.folder is None:
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
+    watch = RowWatch(EpochTimes.gather(runs_dir, paths.results_dir(profile)), executor.in_flight)
     with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar:
-        failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks",
+        failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks", watch=watch,
                             progress=progress, bar=bar, log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
     export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs)
@@ -66,6 +70,19 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                          for j, e in failures],
             "results_dir": str(results_dir), "runs_dir": str(runs_dir),
             "data": data_root or f"synthetic set '{get_profile(profile).synthetic}'"}
+
+
+def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
+              runs_dir: str | Path | None = None, data_root: str | None = None, epochs: int | None = None,
+              rows: list[str] | None = None, executor: ExecutorConfig | None = None) -> str:
+    """``reproduce --plan``: the runs, which are done, and the time the rest would take."""
+    executor = executor or ExecutorConfig()
+    runs_dir = Path(runs_dir or default_dirs(profile)[0]).resolve()
+    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
+    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
+                     data_root=data_root, epochs=epochs, rows=rows)
+    times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
+    return "\n".join(plan_lines(runs, times, executor.in_flight))
 
 
 def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,
@@ -101,6 +118,8 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
         "torch": __import__("torch").__version__})
     out = Path(summary["results_dir"]) / "reproduce_summary.json"
     _write_summary(out, summary)
+    if figures:
+        print(stage_line("report", "REPORT.md and the figures"), flush=True)
     if figures and data_root is None:  # the viz notebooks read the profile's own data
         from distilkit.experiments.figures import render_figures
 

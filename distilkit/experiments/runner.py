@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from distilkit.engine.locks import exclusive
 from distilkit.experiments.executors import DevicePool, ExecutorConfig, make_submit
 from distilkit.experiments.plan import Job
+from distilkit.experiments.progress import RowWatch, stage_line
 from distilkit.experiments.records import ERROR_FILE, is_finished
 from distilkit.paths import notebooks_dir
 
@@ -131,14 +132,16 @@ BUSY_RETRY_S = 10.0    # how often a runner looks again at a folder another runn
 
 
 def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: ExecutorConfig | None = None,
-             jobs_in_parallel: int = 2, bar: tqdm | None = None, log=print) -> list[tuple[Job, str]]:
+             jobs_in_parallel: int = 2, bar: tqdm | None = None, log=print,
+             watch: RowWatch | None = None) -> list[tuple[Job, str]]:
     """Run what is not finished on ``executor`` (default: local, ``jobs_in_parallel`` at a time);
     returns the failures.
 
     Teachers and rows share one pool: a row starts as soon as its teacher's run has finished,
     so rows without a teacher fill the slots while teachers train. A row whose teacher failed
     is recorded as failed without running. A folder another runner holds is left and looked at
-    again later: finished there, it counts as done here; never as failed.
+    again later: finished there, it counts as done here; never as failed. ``watch`` prints each
+    running row's epochs and the ETA (``progress.RowWatch``).
     """
     executor = executor or ExecutorConfig(jobs=jobs_in_parallel)
     runs = unique_runs(jobs)
@@ -162,9 +165,14 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
         if bar is not None:
             bar.update(1)
 
+    teachers_left = set(state.teacher_dirs)
+    log(stage_line("teachers", f"{len(teachers_left)} to train; rows that need none start beside them"))
     with ThreadPoolExecutor(max_workers=executor.in_flight) as pool:
         running: dict[Future, tuple[Job, str | None]] = {}
         while todo or running:
+            if teachers_left and not (teachers_left - state.finished):
+                teachers_left = set()
+                log(stage_line("tables", f"{len(todo) + len(running)} rows left"))
             _start_ready(todo, running, state, pool, row, devices, executor.in_flight, fail)
             if not running and not _wait_for_deferred(todo, state, log, bar):
                 for job in todo:   # what is left waits on a teacher that is not in this grid
@@ -176,6 +184,8 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
                     job, device = running.pop(fut)
                     devices.give_back(device)
                     _settle(fut, job, todo, state, fail, bar, log)
+                if watch is not None:
+                    watch.poll([j for j, _ in running.values()], todo, log)
     return state.failures
 
 

@@ -13,13 +13,20 @@ _SUBCOMMAND_MODULES = (
     "distilkit.engine.cli",
     "distilkit.convert",
     "distilkit.experiments.cli",
+    "distilkit.predict",
+    "distilkit.export",
 )
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help shows each option's default and keeps the examples' line breaks."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="distilkit",
-        description="DistilPose reproducibility and ablation kit.",
+        prog="distilkit", formatter_class=HelpFormatter,
+        description="DistilPose reproducibility and ablation kit. `distilkit COMMAND --help` shows "
+                    "each command's options, defaults and examples.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in _SUBCOMMAND_MODULES:

@@ -148,11 +148,12 @@ def convert_authors_checkpoint(path: str | Path, model: str) -> dict:
 
 
 def add_cli(subparsers) -> None:
+    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser(
         "convert", help="the authors' released checkpoints (MMPose 0.x) as kit checkpoints",
-        description="Example: distilkit convert --from distilpose-mmpose DistilPose_S.pth "
-                    "--model distilpose-s --out distilpose_s.pt; then distilkit eval --checkpoint "
-                    "distilpose_s.pt --data-root /data/coco")
+        formatter_class=HelpFormatter,
+        epilog="example:\n  distilkit convert --from distilpose-mmpose DistilPose_S.pth --model distilpose-s "
+               "--out distilpose_s.pt\n  distilkit eval --checkpoint distilpose_s.pt --data-root /data/coco")
     p.add_argument("--from", dest="source", choices=("distilpose-mmpose",), required=True,
                    help="the checkpoint's origin (the authors' MMPose 0.x files)")
     p.add_argument("checkpoint", help="the authors' .pth file")

@@ -21,6 +21,19 @@ def metrics_json(metrics: dict) -> str:
     return json.dumps(clean)
 
 
+TRAIN_EXAMPLES = """examples:
+  distilkit train --profile smoke --model teacher-hrw48 --out runs/t        # a teacher, seconds
+  distilkit train --profile cpu --model distilpose-s --losses reg,kt,vt,sh,cs \\
+      --teacher runs/cpu/teachers/hrw48-<hash>/best.pt --out runs/s            # a distilled student
+  distilkit train --profile paper --model teacher-hrw48 --init-backbone hrnet_w48.pth \\
+      --data-root /data/coco --out runs/paper/teacher                          # from ImageNet weights
+"""
+EVAL_EXAMPLES = """examples:
+  distilkit eval --checkpoint runs/s/best.pt                    # on the data the run trained on
+  distilkit eval --checkpoint teacher.pt --data-root /data/coco --dark
+"""
+
+
 def _one_writer(out_dir: str):
     """The run folder's one-writer lock (the table runner takes the same one); under torchrun
     only rank 0 writes the folder, so only it holds the lock."""
@@ -69,9 +82,17 @@ def _default_losses(model: str) -> str:
 
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    p.add_argument("--model", required=True, help="preset, e.g. distilpose-s, teacher-hrw48, deeppose-r50")
+    from distilkit.cli import HelpFormatter
+    p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student",
+                              formatter_class=HelpFormatter, epilog=TRAIN_EXAMPLES)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
+                   help="run scale: smoke (seconds), cpu (the embedded set), paper (real COCO, 256x192)")
+    p.add_argument("--model", required=True,
+                   help="preset, e.g. distilpose-s, teacher-hrw48, deeppose-r50; or a spec HEAD:timm/BACKBONE "
+                        "with HEAD one of deeppose (GAP), deeppose-flatten, simplebaseline, distilpose, "
+                        "tokenpose, e.g. deeppose-flatten:timm/resnet18 (the profile adds its size suffix; "
+                        "weights are never downloaded: --init-backbone takes a local timm state dict). "
+                        "Heatmap specs other than simplebaseline need --losses heatmap")
     p.add_argument("--teacher", help="teacher checkpoint (best.pt of a teacher run)")
     p.add_argument("--init-backbone", metavar="PATH",
                    help="start the backbone from local weights: a timm hrnet_w48/hrnet_w32 or torchvision "
@@ -79,19 +100,21 @@ def add_cli(subparsers) -> None:
                         "checkpoint (DistilPose-L takes its first three stages)")
     p.add_argument("--losses", default=None,
                    help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers)")
-    p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1",
+                   help="the students' coordinate loss (the paper's smooth L1, or the L1 control)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (weights, shuffling, augmentation)")
+    p.add_argument("--epochs", type=int, help="override the profile's schedule (its decay scales along)")
+    p.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    p.add_argument("--lr", type=float, help="override the profile's learning rate")
     p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
+    p.add_argument("--workers", type=int, help="data loader processes; default: the profile's")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+                   help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
     p.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--max-train-instances", type=int)
-    p.add_argument("--max-val-instances", type=int)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--max-train-instances", type=int, help="train on the first N instances only")
+    p.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
 
@@ -102,12 +125,13 @@ def add_cli(subparsers) -> None:
 
     p.set_defaults(func=run_train)
 
-    e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON")
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data-root")
-    e.add_argument("--no-flip", action="store_true")
+    e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON",
+                              formatter_class=HelpFormatter, epilog=EVAL_EXAMPLES)
+    e.add_argument("--checkpoint", required=True, help="a kit checkpoint (trained, or from distilkit convert)")
+    e.add_argument("--data-root", help="COCO-layout folder; default: the data the checkpoint's run used")
+    e.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
     e.add_argument("--dark", action="store_true", help="DARK decoding for heatmap models")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--no-progress", action="store_true")
-    e.add_argument("--max-val-instances", type=int)
+    e.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")
     e.set_defaults(func=_eval)

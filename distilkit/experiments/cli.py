@@ -77,8 +77,9 @@ def _reproduce(args) -> int:
 
 
 def add_cli(subparsers) -> None:
+    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers",
-                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              epilog=EXAMPLES, formatter_class=HelpFormatter)
     _common(p)
     p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=(4, 5, 6))
     p.add_argument("--plan", action="store_true",

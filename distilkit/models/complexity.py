@@ -247,9 +247,11 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser(
         "profile", help="parameters, GMACs (two conventions) and FPS of model presets",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=HelpFormatter,
+        epilog="example:\n  distilkit profile --models distilpose-s distilpose-l teacher-hrw48 --input-size 256x192")
     p.add_argument("--models", nargs="+", required=True, metavar="NAME",
                    help="preset names, e.g. distilpose-s teacher-hrw48")
     p.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",

@@ -44,9 +44,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser("synth", help="write the embedded synthetic dataset in COCO layout",
                               description="Generate the synthetic COCO-17 person set "
-                                          "(images, keypoint annotations, val detections).")
+                                          "(images, keypoint annotations, val detections).",
+                              formatter_class=HelpFormatter,
+                              epilog="example:\n  distilkit synth --profile smoke --out /tmp/smoke_coco")
     p.add_argument("--profile", choices=sorted(SYNTH_PRESETS), default="cpu",
                    help="dataset preset (default: cpu)")
     p.add_argument("--out", required=True, help="output folder (COCO layout)")

@@ -34,3 +34,22 @@ def smoke_teacher(smoke_root, tmp_path_factory) -> Path:
                     losses=LossConfig(reg=False, heatmap=True), data_root=str(smoke_root),
                     progress=False))
     return out / "last.pt"
+
+
+@pytest.fixture
+def drawn_png():
+    """``drawn_png(path, min_std=0.05)``: the saved PNG read back (matplotlib.image.imread) as
+    an (H, W, 3) array in [0, 1], after checking it is not blank: its pixel standard deviation
+    exceeds ``min_std`` (a blank canvas: 0; an empty set of axes, frame and ticks only: about
+    0.09; the kit's line plots 0.12-0.37, its image panels 0.29-0.39). What the figure shows
+    is checked on its artists where a test holds the figure itself."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    def read(path, *, min_std: float = 0.05) -> "np.ndarray":
+        rgb = np.asarray(mpimg.imread(str(path)))[..., :3]
+        assert rgb.ndim == 3 and min(rgb.shape[:2]) >= 100, f"{path}: {rgb.shape}"
+        assert float(rgb.std()) > min_std, f"{path} looks blank (pixel std {rgb.std():.3f})"
+        return rgb
+
+    return read

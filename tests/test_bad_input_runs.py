@@ -167,16 +167,23 @@ def test_a_run_that_finished_keeps_its_provenance_when_the_batch_that_started_it
     """The run itself records commit, device, torch, time and wall time as it finishes, so a
     ``reproduce`` killed after the run but before its row was written loses nothing: the next
     invocation writes the row from the run's record."""
+    import datetime as dt
+
     import pandas as pd
 
     from distilkit.experiments.plan import plan_jobs
     from distilkit.experiments.reproduce import run_tables
+    from distilkit.provenance import RUN_PROVENANCE
 
     _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs", data_root=str(smoke_root))
     job = next(j for j in jobs if j.spec.row == "none")
     fit(job.config)                                   # the row's kernel finished ...
     record = json.loads((job.run_dir / "run.json").read_text())
-    assert record["wall_s"] > 0 and record["git_commit"] and record["timestamp"]
+    assert set(record) == {"wall_s", "started", *RUN_PROVENANCE}
+    # the wall time is this run's: inside its own start and finish (ISO times, to the second)
+    started, finished = (dt.datetime.fromisoformat(record[k]) for k in ("started", "timestamp"))
+    assert 0 < record["wall_s"] <= (finished - started).total_seconds() + 1
+    assert record["torch_version"] == torch.__version__ and record["git_commit"]
     # ... and the process that started it died before it could note anything
     summary = run_tables([4], profile="smoke", rows=["none"], noise_seeds=1, jobs=1, progress=False,
                          runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",

@@ -53,7 +53,12 @@ def test_short_fit_lowers_the_loss(tmp_path, smoke_root):
     assert list(curve["epoch"]) == [1, 2, 3, 4]
     assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
     assert {"AP", "AP50", "AR"} <= set(curve.columns)
-    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+    # last.pt is the state after the last epoch; best.pt the first epoch with the highest AP
+    last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
+    best_row = curve.loc[curve["AP"].idxmax()]
+    assert last["epoch"] == 4 and last["best_ap"] == pytest.approx(best_row["AP"])
+    assert best["epoch"] == best_row["epoch"] and best["best_ap"] == pytest.approx(best_row["AP"])
+    assert set(last["state_dict"]) == set(build_model("distilpose-s-smoke").state_dict())
     final = json.loads((tmp_path / "final_metrics.json").read_text())
     assert 0.0 <= final["PCK10"] <= 1.0 and 0.0 <= final["score_auc"] <= 1.0
 

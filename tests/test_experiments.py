@@ -1,4 +1,6 @@
-"""The table runner: papermill rows, CSV schema, skip on re-run, failure isolation, report."""
+"""The table runner: papermill rows, CSV schema, skip on re-run, failure isolation.
+
+The report built from the tables is tested in test_report.py."""
 from __future__ import annotations
 
 import subprocess
@@ -6,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -134,9 +137,11 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
     teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
     assert teachers["row"].tolist() == ["HRNet-W48 (teacher)"]
-    # each row keeps its executed notebook as the record
+    # each row keeps its executed notebook as the record: run with that row's folder, no error
     for run_dir in table["run_dir"]:
-        assert (Path(run_dir) / "train_eval.ipynb").exists()
+        nb = nbformat.read(Path(run_dir) / "train_eval.ipynb", as_version=4)
+        assert Path(nb.metadata.papermill.parameters["out_dir"]).resolve() == Path(run_dir).resolve()
+        assert nb.metadata.papermill.exception is None
     before = (tmp_path / "results" / "table4.csv").read_text()
     again = run_tables([4], **kw)
     assert again["failures"] == []
@@ -159,31 +164,6 @@ def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root)
     assert 0 <= run_row(plain, plain.run_dir, 0)["AP"] <= 1
 
 
-def test_report_renders_tables_and_conclusions(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    rows = []
-    aps = [0.31, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38]
-    errs = [5.0, 4.0, 5.5, 3.9, 3.5, 4.5, 3.4, 3.0, 4.2, 3.1]
-    for spec, ap, err in zip(TABLES[4](), aps, errs):
-        rows.append({**spec.columns(), "seed": 0, "AP": ap, "paper_AP": spec.paper_AP, "err_px": err})
-    rows.append({**TABLES[4]()[0].columns(), "seed": 1, "AP": 0.31, "paper_AP": 56.0, "err_px": 5.0})
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    pd.DataFrame([{"row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5, "wall_s": 1,
-                   "err_px": 2.0}]).to_csv(tmp_path / "teachers.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "| none | stemnet | none | smooth_l1 | 2 | 31.00 |" in report   # mean of two seeds
-    # seeds agree exactly: the margins are the floors, 0.5 AP and 0.1 px
-    assert "wins by more than 0.50 AP points (COCO AP column) or 0.10 px" in report
-    assert "| all four together are best (beats every other Table 4 row) | yes | yes | 1 |" in report
-    # a tie in AP is not a gain; err_px 5.5 vs 5.0 is worse
-    assert "| SH beats no distillation | no | no | 1 | n/a | SH: 31.00 AP / 5.50 px vs none: 31.00 / 5.00 |" in report
-    # CS: +2 AP points over none and 1.0 px better: above both margins
-    assert "| CS beats no distillation | yes | yes | 1 |" in report
-    assert "| the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP) | yes | yes | 1 |" in report
-    assert (tmp_path / "figures" / "table4_component_gain.png").exists()
-
-
 def test_a_run_folder_in_use_by_another_process_is_refused_not_shared(tmp_path):
     from distilkit.engine.locks import FolderBusyError, exclusive
 
@@ -203,127 +183,10 @@ def test_a_run_folder_in_use_by_another_process_is_refused_not_shared(tmp_path):
         pass
 
 
-def test_a_claim_with_a_missing_row_is_not_decided(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    # only the extremes ran (the CI subset): nothing says all four beat CS, SH, ...
-    specs = {s.row: s for s in TABLES[4]()}
-    rows = [{**specs[r].columns(), "seed": 0, "AP": ap, "paper_AP": specs[r].paper_AP, "err_px": e}
-            for r, ap, e in (("none", 0.30, 5.0), ("all", 0.40, 3.0))]
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "| all four together are best (beats every other Table 4 row) | n/a | n/a |" in report
-    assert "| all beats no distillation | yes | yes | 1 |" in report
-    assert "Run-to-run noise was not measured" in report
-
-
-def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
-    from distilkit.experiments.report import plot_component_gains, summarize
-
-    raw = pd.DataFrame([{**spec.columns(), "seed": 0, "AP": 0.0, "paper_AP": spec.paper_AP, "err_px": err}
-                        for spec, err in zip(TABLES[4](), [9.0, 8.5, 8.0, 7.5, 8.7, 8.2, 7.9, 7.0, 8.0, 7.5])])
-    fig = plot_component_gains(summarize(raw, 4), err_margin=0.4)
-    ax_ap, ax_err = fig.axes
-    heights = {t.get_text(): p.get_height() for t, p in zip(ax_err.get_xticklabels(), ax_err.patches)}
-    assert heights["all"] == pytest.approx(9.0 - 7.0)          # against Smooth-L1 none
-    assert heights["all (L1)"] == pytest.approx(8.0 - 7.5)     # against none (L1), the L1 control
-    assert sorted({line.get_ydata()[0] for line in ax_err.lines if line.get_linestyle() == "--"}) == [-0.4, 0.4]
-
-
-def test_report_margins_are_the_measured_seed_spread(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    specs = {s.row: s for s in TABLES[4]()}
-    rows = [{**specs["none"].columns(), "seed": i, "AP": ap, "err_px": err, "paper_AP": 56.0}
-            for i, (ap, err) in enumerate([(0.30, 5.0), (0.33, 4.4), (0.31, 4.6)])]
-    # CS gains 2 AP points and 0.5 px on the mean of none: inside its seed range of 3 AP / 0.6 px
-    rows.append({**specs["CS"].columns(), "seed": 0, "AP": 0.3333, "err_px": 4.1, "paper_AP": 63.2})
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "among the rows run at 2 to 3 seeds is 3.00 AP points and 0.60 px" in report
-    assert "| CS beats no distillation | no | no | 1 | n/a |" in report
-
-
-def test_report_says_beside_each_verdict_whether_the_seed_ranges_are_apart(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    specs = {s.row: s for s in TABLES[4]()}
-    runs = {"none": [(0.001, 7.0), (0.002, 6.0)],
-            "SH": [(0.004, 5.5), (0.005, 6.5)],      # every seed above none by AP, not by err_px
-            "VT": [(0.002, 5.0), (0.006, 5.2)]}      # AP ties none's best seed: not apart
-    pd.DataFrame([{**specs[r].columns(), "seed": i, "AP": ap, "err_px": e, "paper_AP": 56.0}
-                  for r, seeds in runs.items() for i, (ap, e) in enumerate(seeds)]).to_csv(
-        tmp_path / "table4.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "| SH beats no distillation | no | no | 2 | AP |" in report
-    assert "| VT beats no distillation | no | yes | 2 | err_px |" in report
-
-
-def test_report_explains_the_ap_floor_when_the_tolerance_curve_is_in_the_results(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    specs = {s.row: s for s in TABLES[4]()}
-    pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": ap, "err_px": e, "paper_AP": 56.0}
-                  for r, ap, e in (("none", 0.0, 7.0), ("all", 0.01, 6.0))]).to_csv(
-        tmp_path / "table4.csv", index=False)
-    # Table 5's "stemnet / none" is Table 4's "none": the same run, one point
-    specs5 = {s.row: s for s in TABLES[5]()}
-    pd.DataFrame([{**specs5["stemnet / none"].columns(), "seed": 0, "AP": 0.0, "err_px": 7.0,
-                   "paper_AP": 56.0}]).to_csv(tmp_path / "table5.csv", index=False)
-    assert "How much error COCO AP tolerates" not in write_report(tmp_path).read_text()
-
-    pd.DataFrame([{"input_size": "64x48", "err_px": e, "face_scale": f, "AP": ap}
-                  for f, curve in ((1.0, [(0, 1.0), (4, 0.02), (5, 0.005), (8, 0.0)]),
-                                   (0.0, [(0, 1.0), (4, 0.4), (5, 0.2), (8, 0.02)]))
-                  for e, ap in curve]).to_csv(tmp_path / "ap_vs_error.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "## How much error COCO AP tolerates here" in report
-    assert "is below 1 AP point from a mean error of 5 px" in report
-    assert "Our models lie between 6.00 and 7.00 px" in report
-    # "all" (1 AP at 6 px) is above the uniform curve (0.5 -> 0 AP there); "none" (0 AP) is not
-    assert "1 of 2 score above the curve" in report
-    assert (tmp_path / "figures" / "ap_vs_error.png").exists()
-
-
-def test_report_judges_l_cs_by_how_well_the_scores_rank_keypoints(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    specs = {s.row: s for s in TABLES[4]()}
-    rows = [{**specs["none"].columns(), "seed": i, "AP": 0.0, "err_px": 7.0, "paper_AP": 56.0,
-             "score_auc": auc} for i, auc in enumerate([0.40, 0.48])]
-    rows += [{**specs[r].columns(), "seed": 0, "AP": 0.0, "err_px": 6.0, "paper_AP": 60.0,
-              "score_auc": auc} for r, auc in (("CS", 0.80), ("all", 0.75), ("VT", 0.45))]
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "| CS | on | 1 | 0.800 |  | 6.00 |" in report
-    assert "| none | off | 2 | 0.440 | 0.400-0.480 | 7.00 |" in report
-    # lowest with L_CS 0.75 > highest without 0.48 + the seed range 0.08
-    assert "by more than 0.080 (the widest seed range, 0.080, floored at 0.02): **holds**" in report
-    assert ("the lowest of the 2 runs with L_CS scores 0.750, the highest of the 3 runs without "
-            "0.480; every run with L_CS ranks above every run without it.") in report
-
-    rows[-1]["score_auc"] = 0.70                   # VT without L_CS now ranks within the margin
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    report = write_report(tmp_path).read_text()
-    assert "**does not hold** (lowest with L_CS 0.750, highest without 0.700)" in report
-    assert "the highest of the 3 runs without 0.700; every run with L_CS ranks above" in report
-    rows[-1]["score_auc"] = 0.76                   # and now a single run without it out-ranks one with it
-    pd.DataFrame(rows).to_csv(tmp_path / "table4.csv", index=False)
-    assert "0.760; the two groups overlap." in write_report(tmp_path).read_text()
-
-
-def test_a_report_of_results_without_score_auc_has_no_l_cs_section(tmp_path):
-    from distilkit.experiments.report import write_report
-
-    specs = {s.row: s for s in TABLES[4]()}
-    pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": 0.0, "err_px": 6.0, "paper_AP": 56.0}
-                  for r in ("none", "CS")]).to_csv(tmp_path / "table4.csv", index=False)
-    assert "What L_CS does here" not in write_report(tmp_path).read_text()
-
-
 @pytest.mark.notebook
-def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path):
+def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_notebook(tmp_path, drawn_png):
     from distilkit.experiments.figures import render_figures
+    from distilkit.experiments.report import render_report, report_data
 
     results = tmp_path / "results"
     results.mkdir()
@@ -334,8 +197,11 @@ def test_render_figures_writes_the_report_and_keeps_going_past_a_failing_noteboo
                          notebooks=("no_such_notebook", "report"), progress=False, log=lambda m: None)
     assert [f["notebook"] for f in out["failures"]] == ["no_such_notebook"]
     assert "no_such_notebook.py is missing" in out["failures"][0]["error"]
-    assert "| all beats no distillation |" in (results / "REPORT.md").read_text()
-    assert (tmp_path / "runs" / "notebooks" / "report.ipynb").exists()
+    # the report notebook wrote the kit's report of this results folder
+    assert (results / "REPORT.md").read_text() == render_report(report_data(results))
+    nb = nbformat.read(tmp_path / "runs" / "notebooks" / "report.ipynb", as_version=4)
+    assert Path(nb.metadata.papermill.parameters["results_dir"]) == results.resolve()
+    drawn_png(results / "figures" / "table4_component_gain.png")
 
 
 def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path):
@@ -353,7 +219,20 @@ def test_the_summary_names_folders_inside_the_repository_relative_to_it(tmp_path
     assert written["wall_s"] == 1.0
 
 
-def test_provenance_records_exactly_the_run_provenance_keys():
-    from distilkit.provenance import RUN_PROVENANCE, provenance
+def test_provenance_records_exactly_the_run_provenance_keys_for_this_process_now():
+    import datetime as dt
+    import platform
+    import re
 
-    assert tuple(provenance()) == RUN_PROVENANCE
+    import torch
+
+    from distilkit.provenance import RUN_PROVENANCE, device_name, provenance
+
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    record = provenance()
+    after = dt.datetime.now(dt.timezone.utc)
+    assert tuple(record) == RUN_PROVENANCE
+    assert record["torch_version"] == torch.__version__ and record["host"] == platform.node()
+    assert record["device"] == device_name()
+    assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?|unknown", record["git_commit"])   # "unknown" outside git
+    assert before <= dt.datetime.fromisoformat(record["timestamp"]) <= after

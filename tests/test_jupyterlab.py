@@ -32,8 +32,7 @@ def _get(url: str, token: str, timeout: float = 5.0) -> dict:
 
 
 def test_lab_opens_percent_py_as_notebook(tmp_path):
-    pytest.importorskip("jupyterlab")
-    pytest.importorskip("jupytext")
+    pytest.importorskip("jupyterlab")          # the dev extra; jupytext is a dependency of the kit
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     # Keep the server's runtime files and user config out of the developer's home.

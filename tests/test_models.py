@@ -12,12 +12,11 @@ from distilkit.models import (TokenEncoder, build_model, decode_heatmaps, get_co
 from distilkit.models.deploy import prepare_for_inference
 from distilkit.models.hrnet import HRNet
 from distilkit.models.resnet import ResNet
+from distilkit.profiles import CPU, SMOKE
 
 BASES = ["distilpose-s", "distilpose-l", "teacher-hrw48", "teacher-stemnet",
          "deeppose-r50", "simplebaseline-r50"]
 TOKEN_BASES = BASES[:4]
-SMOKE = [b + "-smoke" for b in BASES]
-CPU = [b + "-cpu" for b in BASES]
 K = 17
 
 
@@ -29,37 +28,76 @@ def test_registry_has_every_size_of_every_architecture():
     assert set(list_models()) == {b + s for b in BASES for s in ("", "-cpu", "-smoke")}
 
 
-@pytest.mark.parametrize("name", SMOKE + CPU)
-def test_forward_backward(name):
+# Every preset of the registry, at the two sizes the tests can afford, as timm tests its
+# registry: a preset added to ``list_models()`` is tested here without editing this file.
+ARCHITECTURES = sorted(n for n in list_models() if not n.endswith(("-cpu", "-smoke")))
+PRESETS = [profile.model_name(a) for profile in (SMOKE, CPU) for a in ARCHITECTURES]
+
+
+def test_the_presets_tested_are_every_smoke_and_cpu_size_preset_of_the_registry():
+    assert sorted(PRESETS) == sorted(n for n in list_models() if n.endswith(("-cpu", "-smoke")))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_runs_forward_and_backward_with_the_output_shapes_of_its_kind(name):
+    """A batch of 2 at the preset's input size: PoseOutput shapes by kind, finite values, and a
+    scalar loss on the outputs that carry a gradient (regression: coords, scores, sigmas;
+    heatmap: heatmaps; the decoded coords and scores of heatmap models are gradient-free)
+    reaches every trainable parameter with a finite, non-zero gradient: no part of any
+    preset is left unused by its outputs."""
     torch.manual_seed(0)
     model = build_model(name).train()
+    cfg = model.config
     h, w = model.input_size
-    assert (h, w) == (64, 48) and model.heatmap_size == (16, 12) and model.name == name
-    out = model(torch.randn(2, 3, h, w))
-    assert isinstance(out, PoseOutput)
-    assert out.coords.shape == (2, K, 2) and out.scores.shape == (2, K)
-    assert ((out.coords >= -0.25 / 12) & (out.coords <= 1 + 0.25 / 12)).all()
+    hh, hw = model.heatmap_size
+    assert model.name == name and (h, w) == cfg.input_size and (hh, hw) == (h // 4, w // 4)
+    k = cfg.num_keypoints
+    x = torch.randn(2, 3, h, w)
+    out = model(x)
+    assert isinstance(out, PoseOutput) and out.attentions is None
+    assert out.coords.shape == (2, k, 2) and out.scores.shape == (2, k)
+    assert ((out.coords >= -0.25 / hw) & (out.coords <= 1 + 0.25 / hw)).all()
     if model.kind == "regression":
-        assert out.sigmas.shape == (2, K, 2) and (out.sigmas > 0).all()
+        assert out.sigmas.shape == (2, k, 2) and (out.sigmas > 0).all()
         assert out.heatmaps is None
-        loss = out.coords.sum() + out.scores.sum() + out.sigmas.sum()
+        graded = [out.coords, out.scores, out.sigmas]
     else:
         assert model.kind == "heatmap" and out.sigmas is None
-        assert out.heatmaps.shape == (2, K, 16, 12)
-        assert not out.coords.requires_grad  # decoded under no_grad
-        loss = out.heatmaps.square().mean()
-    if name.split("-")[0] in ("distilpose", "teacher"):
-        d = model.encoder.dim
-        assert out.kpt_tokens.shape == (2, K, d) and out.vis_tokens.shape == (2, 48, d)
-        loss = loss + out.kpt_tokens.mean() + out.vis_tokens.mean()
+        assert out.heatmaps.shape == (2, k, hh, hw)
+        assert not out.coords.requires_grad and not out.scores.requires_grad
+        graded = [out.heatmaps]
+    if cfg.arch == "token":
+        e = cfg.encoder
+        grid = (hh // e.patch_size[0], hw // e.patch_size[1])
+        assert model.encoder.grid == grid
+        assert out.kpt_tokens.shape == (2, k, e.dim)
+        assert out.vis_tokens.shape == (2, grid[0] * grid[1], e.dim)
     else:
         assert out.kpt_tokens is None and out.vis_tokens is None
-    assert out.attentions is None
-    for t in (out.coords, out.scores, out.sigmas, out.heatmaps):
+    for t in (out.coords, out.scores, out.sigmas, out.heatmaps, out.kpt_tokens, out.vis_tokens):
         assert t is None or torch.isfinite(t).all()
-    loss.backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+    sum(t.square().mean() for t in graded).backward()
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert len(params) == len(list(model.parameters()))          # nothing frozen by default
+    assert sorted(n for n, p in params.items() if p.grad is None) == []
+    assert sorted(n for n, p in params.items() if not torch.isfinite(p.grad).all()) == []
+    assert sorted(n for n, p in params.items() if not p.grad.any()) == []
+
+
+@pytest.mark.parametrize("name", [SMOKE.model_name(a) for a in ARCHITECTURES
+                                  if get_config(a).head == "regression"])
+def test_a_coordinate_loss_trains_only_the_coordinate_outputs_of_a_regression_head(name):
+    """The head's last Linear makes 5 numbers per keypoint (x, y, score, sigma_x, sigma_y):
+    a loss on the coordinates leaves the score and sigma rows without gradient, exactly."""
+    torch.manual_seed(0)
+    model = build_model(name).train()
+    model(torch.randn(2, 3, *model.input_size)).coords.square().mean().backward()
+    fc = model.head.fc
+    weight = fc.weight.grad.view(-1, 5, fc.in_features)            # (1 or K, 5, in)
+    bias = fc.bias.grad.view(-1, 5)
+    assert (weight[:, :2].abs().sum(-1) > 0).all() and (bias[:, :2] != 0).all()
+    assert not weight[:, 2:].any() and not bias[:, 2:].any()
 
 
 @pytest.mark.parametrize("name", [b + "-smoke" for b in TOKEN_BASES] + ["distilpose-s-cpu"])

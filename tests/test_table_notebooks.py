@@ -44,24 +44,40 @@ def test_the_table_notebook_runs_its_rows_and_exports_its_csv(table, workspace):
         assert set(ROWS[table]) <= set(exported["row"])
 
 
-def test_report_notebook_writes_report_and_figure(workspace):
+def test_report_notebook_writes_report_and_figure(workspace, drawn_png):
+    from distilkit.experiments.report import render_report, report_data
+
     out, _ = workspace
     if not (out / "results" / "table4.csv").exists():
         pytest.skip("needs the table notebooks of this module to have run first")
     _execute("report", out, results_dir=str(out / "results"), fig_dir=str(out / "results" / "figures"))
-    report = (out / "results" / "REPORT.md").read_text()
-    assert "## Table 4" in report and "## The paper's conclusions, here" in report
-    assert (out / "results" / "figures" / "table4_component_gain.png").exists()
+    # the kit's report of the tables the notebooks above exported, judged on their rows
+    data = report_data(out / "results")
+    assert (out / "results" / "REPORT.md").read_text() == render_report(data)
+    assert set(ROWS[4]) <= set(data.summaries[4]["row"])
+    assert data.conclusion("all>none").n_seeds == 1
+    drawn_png(out / "results" / "figures" / "table4_component_gain.png")
 
 
-def test_train_eval_notebook_alone_leaves_a_complete_run_folder(workspace):
+def test_train_eval_notebook_alone_leaves_a_complete_run_folder(workspace, drawn_png):
     import json
+
+    from distilkit.viz.curves import plot_learning_curves
 
     out, root = workspace
     run = out / "single"
     _execute("train_eval", out, profile="smoke", data_root=str(root), model="distilpose-s",
              losses="reg", epochs=1, out_dir=str(run), progress=False)
-    assert (run / "learning_curves.png").exists() and (run / "predictions.png").exists()
+    drawn_png(run / "learning_curves.png")
+    drawn_png(run / "predictions.png")
+    # the curves drawn are the run's metrics: one epoch, evaluated once
+    curve = pd.read_csv(run / "metrics.csv")
+    ax_loss, ax_ap = plot_learning_curves(run / "metrics.csv").axes
+    assert [line.get_label() for line in ax_ap.lines] == ["AP", "AP50", "AP75", "AR"]
+    assert [line.get_ydata().tolist() for line in ax_ap.lines] == [
+        curve[c].tolist() for c in ("AP", "AP50", "AP75", "AR")]
+    assert {line.get_label() for line in ax_loss.lines} == {
+        c.removeprefix("train_") for c in curve.columns if c.startswith("train_") and (curve[c] > 0).any()}
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "final_metrics.json").read_text())
     assert config["config_hash"] == metrics["config_hash"] and 0 <= metrics["AP"] <= 1

@@ -76,13 +76,20 @@ def test_model_attention_of_a_smoke_student():
     from distilkit.models import build_model
     from distilkit.viz.attention import model_attention
 
+    torch.manual_seed(0)
     model = build_model("distilpose-s-smoke").eval()
-    maps = model_attention(model, torch.randn(2, 3, 64, 48), 16)
+    x = torch.randn(2, 3, 64, 48)
+    maps = model_attention(model, x, 16)
     enc = model.encoder
     assert maps.shape == (2, enc.depth, enc.heads, *enc.grid)
-    # a softmax row split between keypoint and visual tokens: visual part in (0, 1]
-    total = maps.sum(dim=(-2, -1))
-    assert torch.all(total > 0) and torch.all(total <= 1 + 1e-5)
+    # row 16 of every layer's attention, visual-token columns, in patch order on the grid
+    with torch.no_grad():
+        attns = model(x, return_attention=True).attentions
+    expected = torch.stack([a[:, :, 16, K:] for a in attns], dim=1)    # (N, L, heads, P)
+    torch.testing.assert_close(maps, expected.reshape(2, enc.depth, enc.heads, *enc.grid))
+    # the rest of each softmax row went to the keypoint tokens
+    keypoint_part = torch.stack([a[:, :, 16, :K].sum(-1) for a in attns], dim=1)
+    torch.testing.assert_close(maps.sum(dim=(-2, -1)), 1 - keypoint_part)
 
 
 # ----------------------------------------------------------------------------- features
@@ -290,12 +297,18 @@ def test_coordinate_forward_on_a_smoke_student():
     from distilkit.models import build_model
     from distilkit.viz.attribution import attribute, coordinate_forward
 
+    torch.manual_seed(0)
     model = build_model("distilpose-s-smoke").eval()
-    f = coordinate_forward(model, KEYPOINT_NAMES.index("right_ankle"), 1)
+    ankle = KEYPOINT_NAMES.index("right_ankle")
+    f = coordinate_forward(model, ankle, 1)
     x = torch.randn(2, 3, 64, 48)
-    assert f(x).shape == (2,)
+    torch.testing.assert_close(f(x), model(x).coords[:, ankle, 1])
     attr, _ = attribute(f, x, method="saliency")
-    assert attr.abs().sum() > 0                                   # gradient reaches the pixels
+    # saliency is |d y_ankle / d pixel|, each crop's own gradient, reaching the pixels
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(xg).coords[:, ankle, 1].sum(), xg)
+    torch.testing.assert_close(attr, grad.abs())
+    assert (attr.flatten(1) > 0).float().mean(1).min() > 0.5
 
 
 # ----------------------------------------------------------------------------- heatmaps
@@ -323,7 +336,12 @@ def test_simulated_heatmaps_and_their_difference_figure():
     arr = np.asarray(diff_panels[1].images[0].get_array())
     assert arr.max() > 0 and np.allclose(arr, (sim - teacher)[0, 16].numpy())
     assert np.allclose(np.asarray(diff_panels[0].images[0].get_array()), 0)
-    plot_sigma_summary(sigmas, (sim - teacher).pow(2).mean(dim=(-2, -1)))
+    mse = (sim - teacher).pow(2).mean(dim=(-2, -1))                # (1, K): keypoint 16 only
+    ax, ax_mse = plot_sigma_summary(sigmas, mse).axes
+    heights = np.array([p.get_height() for p in ax.patches]).reshape(2, K)   # sigma_x bars, sigma_y bars
+    assert np.allclose(heights, sigmas[0].T.numpy())
+    (dots,) = ax_mse.lines
+    assert np.allclose(dots.get_ydata(), mse[0].numpy()) and np.argmax(dots.get_ydata()) == 16
 
 
 # ----------------------------------------------------------------------------- complexity
@@ -380,9 +398,14 @@ def test_complexity_profiles_real_presets():
     from distilkit.viz.complexity import add_complexity
     import pandas as pd
 
+    from distilkit.models import build_model
+    from distilkit.models.complexity import count_macs, count_params
+
     df = add_complexity(pd.DataFrame({"label": ["s"], "model": ["distilpose-s-smoke"],
                                       "AP": [1.0], "n_seeds": [1], "kind": ["student"]}))
-    assert df.loc[0, "params_m"] > 0 and df.loc[0, "gflops_mmcv"] > 0
+    model = build_model("distilpose-s-smoke")
+    assert df.loc[0, "params_m"] == pytest.approx(count_params(model) / 1e6)
+    assert df.loc[0, "gflops_mmcv"] == pytest.approx(count_macs(model)["gflops_mmcv"])
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -390,10 +413,18 @@ def test_complexity_profiles_real_presets():
 def test_save_png_pdf_writes_both(tmp_path):
     from distilkit.viz.figures import save_png_pdf
 
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(4, 3))
     ax.plot([0, 1])
-    png, pdf = save_png_pdf(fig, tmp_path / "figs", "complexity_test")
-    assert png.stat().st_size > 1000 and pdf.read_bytes()[:4] == b"%PDF"
+    png, pdf = save_png_pdf(fig, tmp_path / "figs", "complexity_test", dpi=50, tight=False)
+    assert (png, pdf) == (tmp_path / "figs" / "complexity_test.png", tmp_path / "figs" / "complexity_test.pdf")
+    # the PNG is the figure's canvas at that dpi, pixel for pixel
+    fig.set_dpi(50)
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba(), dtype=np.float32)[..., :3] / 255
+    saved = plt.imread(png)[..., :3]
+    assert saved.shape == (150, 200, 3) and canvas.std() > 0.05
+    assert np.abs(saved - canvas).max() < 1 / 255 + 1e-6
+    assert pdf.read_bytes()[:4] == b"%PDF"
 
 
 @pytest.mark.parametrize("tight", [True, False])

@@ -41,7 +41,13 @@ def score_ranking(raw4: pd.DataFrame) -> pd.DataFrame | None:
 
 def score_ranking_verdict(table: pd.DataFrame) -> dict:
     """Holds when every row with L_CS out-ranks every row without it by more than the margin
-    (the widest score_auc seed range, floored at AUC_FLOOR)."""
+    (the widest score_auc seed range, floored at AUC_FLOOR).
+
+    {"held": bool, or None when every row has L_CS on or every row off; "margin"; "measured":
+    the widest seed range; "cs_min" / "other_max": the lowest row mean with L_CS, the highest
+    without; "cs_runs" / "other_runs": runs with and without; "cs_run_min" / "other_run_max":
+    the lowest single run with L_CS, the highest without; "runs_apart": every run with L_CS
+    above every run without (None unless there are runs of both)}."""
     ranges = (table["auc_max"] - table["auc_min"])[table["seeds"] > 1]
     measured = float(ranges.max()) if len(ranges) else 0.0
     margin = max(AUC_FLOOR, measured)
@@ -52,20 +58,19 @@ def score_ranking_verdict(table: pd.DataFrame) -> dict:
     # Beside the verdict, run by run: does any single run without L_CS rank its keypoints as well
     # as the worst run with it? (A score head no loss trains is a random projection of the
     # keypoint token, informative by chance and in either direction, so its seeds spread widely.)
+    cs_run_min = float(with_cs["auc_min"].min()) if len(with_cs) else np.nan
+    other_run_max = float(without["auc_max"].max()) if len(without) else np.nan
+    cs_runs, other_runs = int(with_cs["seeds"].sum()), int(without["seeds"].sum())
     return {"held": held, "margin": margin, "measured": measured,
             "cs_min": float(with_cs["score_auc"].min()) if len(with_cs) else np.nan,
             "other_max": float(without["score_auc"].max()) if len(without) else np.nan,
-            "cs_runs": int(with_cs["seeds"].sum()), "other_runs": int(without["seeds"].sum()),
-            "cs_run_min": float(with_cs["auc_min"].min()) if len(with_cs) else np.nan,
-            "other_run_max": float(without["auc_max"].max()) if len(without) else np.nan}
+            "cs_runs": cs_runs, "other_runs": other_runs,
+            "cs_run_min": cs_run_min, "other_run_max": other_run_max,
+            "runs_apart": bool(cs_run_min > other_run_max) if cs_runs and other_runs else None}
 
 
-def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
-    """Markdown lines for REPORT.md; empty when there is nothing to judge."""
-    table = score_ranking(raw4)
-    if table is None:
-        return []
-    v = score_ranking_verdict(table)
+def score_ranking_lines(table: pd.DataFrame, v: dict) -> list[str]:
+    """Markdown lines for REPORT.md from ``score_ranking`` and ``score_ranking_verdict``."""
     verdict = {None: "cannot be judged (every row has L_CS on, or every row off)",
                True: "holds", False: "does not hold"}[v["held"]]
     lines = ["## What L_CS does here: a confidence that ranks the student's keypoints", "",
@@ -84,16 +89,24 @@ def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
               f"trained without it, by more than {v['margin']:.3f} (the widest seed range, "
               f"{v['measured']:.3f}, floored at {AUC_FLOOR}): **{verdict}** (lowest with L_CS "
               f"{v['cs_min']:.3f}, highest without {v['other_max']:.3f}).", ""]
-    if v["cs_runs"] and v["other_runs"]:
-        apart = v["cs_run_min"] > v["other_run_max"]
+    if v["runs_apart"] is not None:
         lines += [f"Run by run: the lowest of the {v['cs_runs']} runs with L_CS scores "
                   f"{v['cs_run_min']:.3f}, the highest of the {v['other_runs']} runs without "
                   f"{v['other_run_max']:.3f}; " + ("every run with L_CS ranks above every run "
-                  "without it." if apart else "the two groups overlap.") +
+                  "without it." if v["runs_apart"] else "the two groups overlap.") +
                   " Without L_CS no loss trains the score head, so its scores are a random "
                   "projection of the keypoint token: informative by chance, in either direction, "
                   "which is why those rows' seeds spread so widely.", ""]
     return lines
 
 
-__all__ = ["score_ranking", "score_ranking_verdict", "score_ranking_section", "AUC_FLOOR"]
+def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
+    """Markdown lines for REPORT.md; empty when there is nothing to judge."""
+    table = score_ranking(raw4)
+    if table is None:
+        return []
+    return score_ranking_lines(table, score_ranking_verdict(table))
+
+
+__all__ = ["score_ranking", "score_ranking_verdict", "score_ranking_lines", "score_ranking_section",
+           "AUC_FLOOR"]

@@ -28,15 +28,10 @@ ARGS ?=
 reproduce: $(STAMP)
 	$(BIN)/distilkit reproduce --profile cpu $(ARGS)
 
-# JupyterLab at the repository root (notebooks/, runs/, results/ in its file browser); the
-# kit's settings (jupyter/overrides.json) open a double-clicked .py notebook as a notebook.
-LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
-
-$(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
-	mkdir -p $(dir $@) && cp jupyter/overrides.json $@
-
-lab: $(STAMP) $(LAB_SETTINGS)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)"
+# JupyterLab at the repository root (notebooks/, runs/, results/ in its file browser), with the
+# kit's settings (jupyter/overrides.json: a double-clicked .py notebook opens as a notebook)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.app_settings_dir="$(CURDIR)/jupyter"
 
 clean-runs:
 	rm -rf runs/

@@ -29,7 +29,7 @@
 profile = "smoke"
 data_root = None
 seed = 0
-out_dir = "results/figures"
+out_dir = None            # None: runs/<profile>/figures/dataset_tour; results/ only when named here
 num_samples = 4
 
 # %%
@@ -43,9 +43,10 @@ from distilkit.data.transforms import AugmentConfig
 from distilkit.paths import resolve
 from distilkit.profiles import get_profile
 from distilkit.viz.figures import save_png_pdf
+from distilkit.viz.session import default_out_dir
 from distilkit.viz.skeleton import draw_box, show_crop, show_scene
 
-figures = resolve(out_dir)
+figures = resolve(out_dir) if out_dir else default_out_dir(profile, "dataset_tour")
 input_size = get_profile(profile).input_size
 
 if data_root is None:

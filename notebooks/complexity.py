@@ -28,7 +28,7 @@
 # Figure: `complexity_ap_vs_cost.png/.pdf`; table: `complexity_ours.csv`.
 
 # %% tags=["parameters"]
-profile = "smoke"         # the profile of "ours"; the main job's is "cpu"
+profile = "cpu"           # the profile of "ours": the main job's runs here, else its committed results
 results_dir = None        # None: the main job's folder for the profile (results/ for cpu)
 paper_csv = None          # None: distilkit/models/paper_complexity.csv
 data_root = None
@@ -37,7 +37,7 @@ student_plain = None
 student_tde = None
 student_full = None
 cache_dir = None
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/complexity; results/ only when named here
 threads = None
 
 # %%
@@ -50,7 +50,7 @@ from distilkit.viz import ROLE_LABELS, resolve_path, save_png_pdf
 from distilkit import paths
 from distilkit.viz.complexity import (add_complexity, load_paper_points, ours_from_checkpoints,
                                       ours_from_results, ours_from_runs, plot_complexity)
-from distilkit.viz.session import open_session
+from distilkit.viz.session import default_out_dir, open_session
 
 if threads:
     import torch
@@ -66,12 +66,12 @@ if ours.empty:
     session = open_session(profile, given={"teacher": teacher, "plain": student_plain,
                                            "tde": student_tde, "full": student_full},
                            cache_dir=cache_dir, data_root=data_root, out_dir=out_dir,
-                           load_crops=False)
+                           load_crops=False, notebook="complexity")
     ours = ours_from_checkpoints(session.paths, ROLE_LABELS)
     source = "checkpoints: " + ", ".join(str(p) for p in session.paths.values())
 print("ours from", source)
 ours = add_complexity(ours)
-figures = resolve_path(out_dir)
+figures = resolve_path(out_dir) if out_dir else default_out_dir(profile, "complexity")
 figures.mkdir(parents=True, exist_ok=True)
 ours.to_csv(figures / "complexity_ours.csv", index=False)
 ours.round(4)

@@ -29,7 +29,7 @@
 # Figures: `attribution_<joint>_sample<i>.png/.pdf`.
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = None            # None: the main job's cpu models if runs/cpu has them, else smoke models
 data_root = None
 teacher = None            # checkpoint paths; None: the main job's, else trained and cached
 student_full = None
@@ -39,7 +39,7 @@ sample_ids = None
 num_samples = 2
 seed = 0
 n_steps = 32              # Integrated Gradients integration points
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ only when named here
 threads = None
 
 # %%
@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 
 from distilkit.keypoints import KEYPOINT_NAMES
-from distilkit.viz import ROLE_LABELS, keypoint_index, save_png_pdf
+from distilkit.viz import ROLE_LABELS, keypoint_index
 from distilkit.viz.attribution import (attribute, attribution_map, coordinate_forward,
                                        heatmap_peak_forward, plot_attribution_rows)
 from distilkit.viz.session import joint_point, open_session
@@ -59,7 +59,7 @@ from distilkit.viz.session import joint_point, open_session
 session = open_session(profile, given={"teacher": teacher, "full": student_full},
                        roles=("teacher", "full"), cache_dir=cache_dir, data_root=data_root,
                        sample_ids=sample_ids, num_samples=num_samples, seed=seed,
-                       out_dir=out_dir, threads=threads)
+                       out_dir=out_dir, threads=threads, notebook="interpret")
 crops = session.crops
 k = keypoint_index(keypoint)
 joint = KEYPOINT_NAMES[k]
@@ -97,5 +97,5 @@ for i in range(len(crops)):
             rows[label][f"{method}: {what}"] = amap[i]
     fig = plot_attribution_rows(crops.images[i], rows, point_xy=joint_point(crops, i, k, guess),
                                 joint=joint)
-    save_png_pdf(fig, session.out_dir, f"attribution_{joint}_sample{i}")
+    session.save(fig, f"attribution_{joint}_sample{i}")
     plt.show()

@@ -19,8 +19,9 @@
 # checks the paper's qualitative conclusions one by one, and writes `REPORT.md` and its figures.
 
 # %% tags=["parameters"]
-results_dir = "../results"
-fig_dir = None            # default: <results_dir>/figures
+results_dir = "../results"   # the CSVs to read (the main job's export)
+out_dir = None            # where REPORT.md goes; None: runs/cpu/figures/report (results/ only when named)
+fig_dir = None            # default: <out_dir>/figures
 
 # %%
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 from IPython.display import Markdown, display
 
 from distilkit.experiments.report import load_table, summarize, write_report
+from distilkit.viz.session import default_out_dir
 
 tables = {t: summarize(load_table(results_dir, t), t) for t in (4, 5, 6)}
 for t, df in tables.items():
@@ -35,5 +37,5 @@ for t, df in tables.items():
     display(df)
 
 # %%
-report = write_report(results_dir, fig_dir)
+report = write_report(results_dir, fig_dir, out_dir=out_dir or default_out_dir("cpu", "report"))
 display(Markdown(Path(report).read_text()))

@@ -28,7 +28,7 @@
 # `attention_<joint>_overview.png/.pdf` (last layer, head mean, all crops).
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = None            # None: the main job's cpu models if runs/cpu has them, else smoke models
 data_root = None
 teacher = None            # checkpoint paths; None: the main job's, else trained and cached
 student_full = None       # DistilPose-S with KT + VT + SH + CS
@@ -40,7 +40,7 @@ sample_ids = None         # validation instance indices; None: `num_samples` dra
 num_samples = 2
 seed = 0
 layers = None             # which layers to show (0-based); None: all
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ only when named here
 threads = None
 
 # %%
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from distilkit.keypoints import KEYPOINT_NAMES
-from distilkit.viz import ROLE_LABELS, keypoint_index, save_png_pdf
+from distilkit.viz import ROLE_LABELS, keypoint_index
 from distilkit.viz.attention import (model_attention, plot_attention_overview,
                                      plot_layer_head_attention)
 from distilkit.viz.session import joint_point, open_session
@@ -61,7 +61,7 @@ session = open_session(profile, given={"teacher": teacher, "full": student_full,
                                        "tde": student_tde},
                        roles=tuple(compare), cache_dir=cache_dir, data_root=data_root,
                        sample_ids=sample_ids, num_samples=num_samples, seed=seed,
-                       out_dir=out_dir, threads=threads)
+                       out_dir=out_dir, threads=threads, notebook="viz_attention")
 k = keypoint_index(keypoint)
 joint = KEYPOINT_NAMES[k]
 crops = session.crops
@@ -85,7 +85,7 @@ for label, m in maps.items():
 for i in range(len(crops)):
     fig = plot_layer_head_attention(crops.images[i], {lab: m[i] for lab, m in maps.items()},
                                     point_xy=points[i], joint=joint, layers=layers)
-    save_png_pdf(fig, session.out_dir, f"attention_{joint}_sample{i}")
+    session.save(fig, f"attention_{joint}_sample{i}")
     plt.show()
 
 # %% [markdown]
@@ -95,5 +95,5 @@ for i in range(len(crops)):
 # %%
 pts = np.array([p if p is not None else (np.nan, np.nan) for p in points])
 fig = plot_attention_overview(crops.images, maps, points_xy=pts, joint=joint)
-save_png_pdf(fig, session.out_dir, f"attention_{joint}_overview")
+session.save(fig, f"attention_{joint}_overview")
 plt.show()

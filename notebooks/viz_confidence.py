@@ -36,7 +36,7 @@
 # (.png/.pdf); table: `confidence_rescoring.csv`.
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = None            # None: the main job's cpu models if runs/cpu has them, else smoke models
 data_root = None
 teacher = None            # checkpoint paths; None: the main job's, else trained and cached
 student_plain = None
@@ -49,7 +49,7 @@ reliability_crops = 300   # GT crops whose joints enter the reliability plot
 n_bins = 10
 oks_threshold = 0.5       # the correctness rule's threshold on the per-joint OKS term
 seed = 0
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ only when named here
 threads = None
 
 # %%
@@ -62,7 +62,7 @@ import pandas as pd
 
 from distilkit.engine.data import ann_file
 from distilkit.profiles import get_profile
-from distilkit.viz import ROLE_LABELS, load_val_crops, save_png_pdf
+from distilkit.viz import ROLE_LABELS, load_val_crops
 from distilkit.viz.confidence import (detection_predictions, joint_confidence,
                                       plot_confidence_crops, plot_reliability, plot_rescoring,
                                       reliability_bins, rescoring_gain)
@@ -73,7 +73,7 @@ session = open_session(profile, given={"teacher": teacher, "plain": student_plai
                                        "tde": student_tde, "full": student_full},
                        roles=students, cache_dir=cache_dir, data_root=data_root,
                        sample_ids=sample_ids, num_samples=num_samples, seed=seed,
-                       out_dir=out_dir, threads=threads)
+                       out_dir=out_dir, threads=threads, notebook="viz_confidence")
 for role, path in session.paths.items():
     print(f"{role:8s} {path}")
 
@@ -88,7 +88,7 @@ fig = plot_confidence_crops(
     judged_full["judged"], thr=oks_threshold,
     title=f"{ROLE_LABELS['full']}: joint confidence; green = OKS term ≥ {oks_threshold:g}, "
           "red = below")
-save_png_pdf(fig, session.out_dir, "confidence_boxes")
+session.save(fig, "confidence_boxes")
 plt.show()
 
 # %% [markdown]
@@ -115,7 +115,7 @@ axes[1].set_xlabel("predicted joint confidence")
 axes[1].set_ylabel("labelled joints")
 axes[1].legend(fontsize=6)
 axes[1].set_title("confidence of correct (solid) and wrong (dashed) joints", fontsize=9)
-save_png_pdf(fig, session.out_dir, "confidence_reliability")
+session.save(fig, "confidence_reliability")
 plt.show()
 
 # %% [markdown]
@@ -139,5 +139,5 @@ table.round(4)
 
 # %%
 fig = plot_rescoring(table)
-save_png_pdf(fig, session.out_dir, "confidence_rescoring")
+session.save(fig, "confidence_rescoring")
 plt.show()

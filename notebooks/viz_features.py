@@ -29,7 +29,7 @@
 # Figure: `feature_energy.png/.pdf`; table: `feature_energy_contrast.csv`.
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = None            # None: the main job's cpu models if runs/cpu has them, else smoke models
 data_root = None
 teacher = None            # checkpoint paths; None: the main job's, else trained and cached
 student_plain = None      # DistilPose-S, no distillation
@@ -41,7 +41,7 @@ num_samples = 4
 seed = 0
 reduce = "l2"             # "l2" | "mean_abs"
 body_radius = 4.0         # px around joints and limbs counted as "on the body"
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ only when named here
 threads = None
 
 # %%
@@ -52,7 +52,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from distilkit.viz import ROLE_LABELS, save_png_pdf
+from distilkit.viz import ROLE_LABELS
 from distilkit.viz.features import (body_contrast, body_mask, model_energy, plot_feature_energy,
                                     upsample_energy)
 from distilkit.viz.session import open_session
@@ -62,7 +62,7 @@ session = open_session(profile, given={"teacher": teacher, "plain": student_plai
                                        "tde": student_tde, "full": student_full},
                        roles=roles, cache_dir=cache_dir, data_root=data_root,
                        sample_ids=sample_ids, num_samples=num_samples, seed=seed,
-                       out_dir=out_dir, threads=threads)
+                       out_dir=out_dir, threads=threads, notebook="viz_features")
 crops = session.crops
 for role, path in session.paths.items():
     print(f"{role:8s} {path}")
@@ -85,7 +85,7 @@ table.round(3)
 
 # %%
 fig = plot_feature_energy(crops.images, energies, contrasts=contrasts, reduce=reduce)
-save_png_pdf(fig, session.out_dir, "feature_energy")
+session.save(fig, "feature_energy")
 plt.show()
 
 # %% [markdown]

@@ -26,7 +26,7 @@
 # (σ per joint and the heatmap MSE over the crops).
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = None            # None: the main job's cpu models if runs/cpu has them, else smoke models
 data_root = None
 teacher = None            # checkpoint paths; None: the main job's, else trained and cached
 student_full = None       # a student trained with L_SH (its σ are trained)
@@ -37,7 +37,7 @@ sample_ids = None
 num_samples = 2
 seed = 0
 joints = None             # joint names or indices to show; None: all 17
-out_dir = "../results/figures"
+out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ only when named here
 threads = None
 
 # %%
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from distilkit.viz import ROLE_LABELS, keypoint_index, save_png_pdf
+from distilkit.viz import ROLE_LABELS, keypoint_index
 from distilkit.viz.heatmaps import heatmap_pair, plot_heatmap_comparison, plot_sigma_summary
 from distilkit.viz.session import open_session
 
@@ -54,7 +54,7 @@ session = open_session(profile, given={"teacher": teacher, "full": student_full,
                                        "tde": student_tde},
                        roles=("teacher", student_role), cache_dir=cache_dir,
                        data_root=data_root, sample_ids=sample_ids, num_samples=num_samples,
-                       seed=seed, out_dir=out_dir, threads=threads)
+                       seed=seed, out_dir=out_dir, threads=threads, notebook="viz_heatmaps")
 crops = session.crops
 for role, path in session.paths.items():
     print(f"{role:8s} {path}")
@@ -72,7 +72,7 @@ for i in range(len(crops)):
         coords=pair["coords"][i], keypoints=shown,
         title=f"crop {i}: teacher heatmaps vs Simulated Heatmaps of the "
               f"{ROLE_LABELS[student_role]} (σ in heatmap px)")
-    save_png_pdf(fig, session.out_dir, f"heatmap_comparison_sample{i}")
+    session.save(fig, f"heatmap_comparison_sample{i}")
     plt.show()
 
 # %% [markdown]
@@ -84,5 +84,5 @@ for i in range(len(crops)):
 
 # %%
 fig = plot_sigma_summary(pair["sigmas"], pair["mse"])
-save_png_pdf(fig, session.out_dir, "heatmap_sigmas")
+session.save(fig, "heatmap_sigmas")
 plt.show()

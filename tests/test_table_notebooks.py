@@ -50,7 +50,8 @@ def test_report_notebook_writes_report_and_figure(workspace, drawn_png):
     out, _ = workspace
     if not (out / "results" / "table4.csv").exists():
         pytest.skip("needs the table notebooks of this module to have run first")
-    _execute("report", out, results_dir=str(out / "results"), fig_dir=str(out / "results" / "figures"))
+    _execute("report", out, results_dir=str(out / "results"), out_dir=str(out / "results"),
+             fig_dir=str(out / "results" / "figures"))
     # the kit's report of the tables the notebooks above exported, judged on their rows
     data = report_data(out / "results")
     assert (out / "results" / "REPORT.md").read_text() == render_report(data)

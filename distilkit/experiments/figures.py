@@ -23,7 +23,7 @@ FIGURE_NOTEBOOKS = ("report", "viz_attention", "viz_heatmaps", "viz_features", "
 def notebook_parameters(name: str, *, profile: str, results_dir: Path, threads: int | None) -> dict:
     fig_dir = str(results_dir / "figures")
     if name == "report":
-        return {"results_dir": str(results_dir), "fig_dir": fig_dir}
+        return {"results_dir": str(results_dir), "out_dir": str(results_dir), "fig_dir": fig_dir}
     params = {"profile": profile, "out_dir": fig_dir, "threads": threads}
     if name == "complexity":
         params["results_dir"] = str(results_dir)

@@ -518,13 +518,16 @@ def write_figures(d: ReportData, fig_dir: str | Path) -> dict[str, plt.Figure]:
     return figures
 
 
-def write_report(results_dir: str | Path, fig_dir: str | Path | None = None) -> Path:
-    """``results_dir/REPORT.md`` and its figures (default ``results_dir/figures``)."""
+def write_report(results_dir: str | Path, fig_dir: str | Path | None = None,
+                 out_dir: str | Path | None = None) -> Path:
+    """``REPORT.md`` of the CSVs in ``results_dir``, written to ``out_dir`` (default: beside
+    them), and its figures (default ``<out_dir>/figures``)."""
     results_dir = Path(results_dir)
-    fig_dir = Path(fig_dir or results_dir / "figures").resolve()
+    out_dir = Path(out_dir) if out_dir is not None else results_dir
+    fig_dir = Path(fig_dir or out_dir / "figures").resolve()
     fig_dir.mkdir(parents=True, exist_ok=True)
     d = report_data(results_dir)
     write_figures(d, fig_dir)
-    out = results_dir / "REPORT.md"
+    out = out_dir / "REPORT.md"
     out.write_text(render_report(d))
     return out

@@ -13,9 +13,14 @@ from typing import Mapping, Sequence
 
 import torch
 
-from distilkit.viz.checkpoints import ROLES, ensure_checkpoints, load_models
-from distilkit.viz.figures import resolve_path
+from distilkit.paths import repo_root
+from distilkit.viz.checkpoints import ROLES, ensure_checkpoints, load_models, main_job_checkpoints
+from distilkit.viz.figures import resolve_path, save_png_pdf
 from distilkit.viz.samples import Crops, data_root_of, load_val_crops
+
+
+UNTRAINED_BANNER = ("SMOKE MODELS: trained for seconds on a tiny set. These figures show the "
+                    "pipeline, not results; run `make reproduce` for trained models.")
 
 
 @dataclass
@@ -25,17 +30,48 @@ class VizSession:
     crops: Crops | None                 # the validation crops the figures share
     data_root: Path
     out_dir: Path                       # where figures go (created)
+    profile: str = "smoke"
+
+    @property
+    def untrained(self) -> bool:
+        return self.profile == "smoke"
+
+    def save(self, fig, name: str, **kwargs) -> tuple[Path, Path]:
+        """``save_png_pdf`` into ``out_dir``; a smoke model's figure carries the banner."""
+        if self.untrained:
+            fig.text(0.5, 0.005, UNTRAINED_BANNER, ha="center", va="bottom", fontsize=8, color="#b00020",
+                     bbox=dict(facecolor="#fff3f3", edgecolor="#b00020", boxstyle="round,pad=0.3"))
+        return save_png_pdf(fig, self.out_dir, name, **kwargs)
 
 
-def open_session(profile: str = "smoke", *, given: Mapping[str, str | Path | None] | None = None,
+def default_profile(roles: Sequence[str] = ROLES) -> str:
+    """``cpu`` when the main job has trained every one of ``roles`` in ``runs/cpu``, else
+    ``smoke`` (models trained here in seconds, into a scratch folder)."""
+    return "cpu" if set(roles) <= set(main_job_checkpoints("cpu")) else "smoke"
+
+
+def default_out_dir(profile: str, notebook: str) -> Path:
+    """Figures of a notebook run with defaults: a scratch folder under ``runs/``, never the
+    committed ``results/`` (only an explicit ``out_dir`` writes there, as the main job does)."""
+    return repo_root() / "runs" / profile / "figures" / notebook
+
+
+def open_session(profile: str | None = None, *, given: Mapping[str, str | Path | None] | None = None,
                  roles: Sequence[str] = ROLES, cache_dir: str | Path | None = None,
                  data_root: str | Path | None = None, sample_ids: Sequence[int] | None = None,
-                 num_samples: int = 3, seed: int = 0, out_dir: str | Path = "../results/figures",
-                 threads: int | None = None, load_crops: bool = True) -> VizSession:
+                 num_samples: int = 3, seed: int = 0, out_dir: str | Path | None = None,
+                 threads: int | None = None, load_crops: bool = True, notebook: str = "viz") -> VizSession:
     """Resolve (or train) the checkpoints of ``roles``, load them, and pick the crops.
 
-    Relative ``cache_dir`` / ``out_dir`` / ``data_root`` are taken from the notebooks
-    folder (see ``distilkit.viz.figures.resolve_path``)."""
+    ``profile=None``: the main job's cpu models when ``runs/cpu`` has them, else smoke models
+    (``default_profile``); ``out_dir=None``: ``default_out_dir``. Relative ``cache_dir`` /
+    ``out_dir`` / ``data_root`` are taken from the notebooks folder (see
+    ``distilkit.viz.figures.resolve_path``). On smoke models a banner says they are untrained."""
+    profile = profile or default_profile(roles)
+    if out_dir is None:
+        out_dir = default_out_dir(profile, notebook)
+    if profile == "smoke":
+        _show_banner()
     if threads:
         torch.set_num_threads(int(threads))
     root_arg = None if data_root is None else str(resolve_path(data_root))
@@ -50,7 +86,16 @@ def open_session(profile: str = "smoke", *, given: Mapping[str, str | Path | Non
         crops = load_val_crops(root, size, ids=sample_ids, num=num_samples, seed=seed)
     out = resolve_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return VizSession(paths=paths, models=models, crops=crops, data_root=root, out_dir=out)
+    return VizSession(paths=paths, models=models, crops=crops, data_root=root, out_dir=out, profile=profile)
+
+
+def _show_banner() -> None:
+    try:
+        from IPython.display import Markdown, display
+        display(Markdown(f"<div style='border:2px solid #b00020;background:#fff3f3;padding:8px'>"
+                         f"<b>{UNTRAINED_BANNER}</b></div>"))
+    except ImportError:
+        print(UNTRAINED_BANNER)
 
 
 def joint_point(crops: Crops, i: int, keypoint: int,
@@ -66,4 +111,5 @@ def joint_point(crops: Crops, i: int, keypoint: int,
     return None
 
 
-__all__ = ["VizSession", "open_session", "joint_point"]
+__all__ = ["VizSession", "open_session", "joint_point", "default_profile", "default_out_dir",
+           "UNTRAINED_BANNER"]

@@ -218,12 +218,19 @@ def _ours_axes(ax, ours: pd.DataFrame, x: str, xlabel: str) -> None:
     for kind, color, marker in (("teacher", "#7f7f7f", "P"), ("student", "#d62728", "o")):
         sub = ours[ours["kind"] == kind]
         ax.scatter(sub[x], sub["AP"], color=color, marker=marker, s=45, label=kind, zorder=3)
-    # runs of one preset at one AP share a point: one annotation listing them
+    # runs of one preset at one AP share a point: one annotation listing them; a label whose
+    # point is close to an already labelled one goes on the other side, so the two don't overlap
+    span_x = float(np.ptp(ours[x])) or 1.0
+    span_y = float(np.ptp(ours["AP"])) or 1.0
+    placed: list[tuple[float, float]] = []
     for (xv, ap, model), grp in ours.groupby([x, "AP", "model"], sort=False, dropna=False):
         names = [f"{r['label']}" + (f" ({int(r['n_seeds'])} seeds)" if r.get("n_seeds", 1) > 1
                                     else "") for _, r in grp.iterrows()]
-        ax.annotate("\n".join(names + [f"[{model}]"]), (xv, ap), fontsize=6, xytext=(5, -3),
-                    textcoords="offset points", va="top")
+        crowded = any(abs(xv - px) < 0.15 * span_x and abs(ap - py) < 0.12 * span_y for px, py in placed)
+        ax.annotate("\n".join(names + [f"[{model}]"]), (xv, ap), fontsize=6,
+                    xytext=(-5, 3) if crowded else (5, -3), textcoords="offset points",
+                    va="bottom" if crowded else "top", ha="right" if crowded else "left")
+        placed.append((xv, ap))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("AP on synthetic val (%)")
     ax.grid(alpha=0.3)

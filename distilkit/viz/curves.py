@@ -5,14 +5,25 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+
+# metrics.csv's train_* columns that are rates, not loss terms
+NOT_LOSSES = ("train_samples_per_s",)
+
+
+def loss_columns(df: pd.DataFrame) -> list[str]:
+    """The weighted loss terms (and their sum) of a metrics.csv."""
+    return [c for c in df.columns if c.startswith("train_") and c not in NOT_LOSSES]
 
 
 def plot_learning_curves(metrics_csv: str | Path):
-    """Training loss terms (log scale) and validation AP per epoch."""
+    """Training loss terms (log scale) and validation AP per epoch (whole-epoch ticks)."""
     df = pd.read_csv(metrics_csv)
     fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 3.6))
-    loss_cols = [c for c in df.columns if c.startswith("train_")]
-    for col in loss_cols:
+    for ax in (ax_loss, ax_ap):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for col in loss_columns(df):
         if (df[col] > 0).any():
             ax_loss.plot(df["epoch"], df[col], marker="o", ms=3, label=col.removeprefix("train_"))
     ax_loss.set_yscale("log")

@@ -132,8 +132,10 @@ def plot_sigma_summary(sigmas: torch.Tensor, mse: torch.Tensor) -> plt.Figure:
     ax2.set_ylabel("heatmap MSE")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left", ncols=2)
-    ax.set_title("student σ per joint and its heatmap error (mean over the crops)", fontsize=10)
+    # above the axes, not over the bars
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4,
+              frameon=False)
+    ax.set_title("student σ per joint and its heatmap error (mean over the crops)", fontsize=10, pad=22)
     return fig
 
 

@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
-from matplotlib.patheffects import withStroke
 
 from distilkit.arrays import as_numpy
 from distilkit.evaluation.correctness import OKS_TERM_THR, is_correct_oks
@@ -101,34 +100,47 @@ def box_color(correct: bool | None) -> str:
 def draw_confidence_boxes(ax, coords: np.ndarray, scores: np.ndarray,
                           correct: Sequence[bool | None], *, min_size: float = 2.0,
                           max_size: float = 6.0, fontsize: float = 5.5,
-                          names: Sequence[str] = KEYPOINT_NAMES) -> list[Rectangle]:
+                          names: Sequence[str] = KEYPOINT_NAMES,
+                          width: float | None = None) -> list[Rectangle]:
     """One box per joint centred on the prediction (coords (K, 2) in the axes' px).
 
     Side grows and the fill thickens with the score; the border is green/red/grey by
     ``correct``. The paper writes the joint and its score in the box; on a 64x48 crop the
-    boxes of a left/right pair often coincide, so the two text rows go beside the box
-    instead: left joints to its right, right joints to its left, the rest above it."""
+    boxes of neighbouring joints coincide and their text overlapped, so each label goes to a
+    column beside the crop (left joints right of it, the others left of it), spread to one
+    line apart, with a thin line to its box. ``width``: the crop's width (default: from the
+    coordinates)."""
+    coords, scores = np.asarray(coords, float), np.clip(np.asarray(scores, float), 0.0, 1.0)
     boxes = []
-    for k, ((x, y), s) in enumerate(zip(np.asarray(coords, float), np.asarray(scores, float))):
-        s = float(np.clip(s, 0.0, 1.0))
+    for k, ((x, y), s) in enumerate(zip(coords, scores)):
         side = min_size + (max_size - min_size) * s
         color = box_color(correct[k])
         rect = Rectangle((x - side / 2, y - side / 2), side, side, linewidth=1.2,
                          edgecolor=color, facecolor=(*to_rgb(color), 0.1 + 0.45 * s))
         ax.add_patch(rect)
         boxes.append(rect)
-        name = names[k]
-        if name.startswith("left_"):
-            pos, ha, va = (x + side / 2 + 0.4, y), "left", "center"
-        elif name.startswith("right_"):
-            pos, ha, va = (x - side / 2 - 0.4, y), "right", "center"
-        else:
-            pos, ha, va = (x, y - side / 2 - 0.4), "center", "bottom"
-        # white on a dark outline stays legible over any crop colour
-        ax.text(*pos, f"{SHORT_NAMES.get(name, name)}\n{s:.2f}", ha=ha, va=va,
-                fontsize=fontsize, color="white", linespacing=0.9,
-                path_effects=[withStroke(linewidth=1.6, foreground=color)])
+    width = float(width if width is not None else max(coords[:, 0].max() + 1, 1.0))
+    for side_name, x_label, ha in (("left", width + 1.5, "left"), ("right", -2.5, "right")):
+        members = [k for k, n in enumerate(names[:len(coords)]) if n.startswith("left_") == (side_name == "left")]
+        for k, y_label in zip(members, _spread([coords[k, 1] for k in members], gap=4.2)):
+            color = box_color(correct[k])
+            ax.annotate(f"{SHORT_NAMES.get(names[k], names[k])} {scores[k]:.2f}", xy=tuple(coords[k]),
+                        xytext=(x_label, y_label), ha=ha, va="center", fontsize=fontsize, color=color,
+                        annotation_clip=False,
+                        arrowprops=dict(arrowstyle="-", color=color, linewidth=0.5, alpha=0.7))
     return boxes
+
+
+def _spread(ys: Sequence[float], *, gap: float) -> list[float]:
+    """The same values in the same order, moved apart to at least ``gap`` (label lines)."""
+    order = np.argsort(ys)
+    placed = np.asarray(ys, float)[order].copy()
+    for i in range(1, len(placed)):
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    shift = max(0.0, (placed[-1] - np.max(ys)) / 2) if len(placed) else 0.0   # re-centre the column
+    out = np.empty_like(placed)
+    out[order] = placed - shift
+    return out.tolist()
 
 
 def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
@@ -141,8 +153,9 @@ def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
     n = len(images)
     cols = min(cols, n)
     rows = int(np.ceil(n / cols))
+    # wide panels: the label columns sit beside each crop
     fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained",
-                             figsize=(panel_size * cols, panel_size * 1.4 * rows))
+                             figsize=(panel_size * 1.5 * cols, panel_size * 1.4 * rows))
     for ax in axes.ravel():
         ax.set_axis_off()
     for i in range(n):
@@ -150,7 +163,7 @@ def plot_confidence_crops(images, coords: np.ndarray, scores: np.ndarray,
         img = denormalize_image(images[i])
         ax.imshow(img)
         flags = [bool(c) if j else None for c, j in zip(correct[i], judged[i])]
-        draw_confidence_boxes(ax, coords[i], scores[i], flags)
+        draw_confidence_boxes(ax, coords[i], scores[i], flags, width=img.shape[1])
         ax.set_xlim(-0.5, img.shape[1] - 0.5)
         ax.set_ylim(img.shape[0] - 0.5, -0.5)
         n_ok, n_j = int(correct[i].sum()), int(judged[i].sum())

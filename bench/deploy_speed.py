@@ -220,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"largest |onnxruntime - eager| at batch {min(args.batch_sizes)}: "
           + ", ".join(f"{m} {d:.1e}" for m, d in diffs.items()))
     print(f"total {time.time() - t0:.0f} s")
-    if args.csv:
-        write_csv(rows, args.csv)
-        print(f"wrote {args.csv}")
+    return _save(rows, args.csv)
+
+
+def _save(rows: list[dict], path) -> int:
+    if path:
+        write_csv(rows, path)
+        print(f"wrote {path}")
     return 0
 
 

@@ -21,8 +21,12 @@ def plot_learning_curves(metrics_csv: str | Path):
     """Training loss terms (log scale) and validation AP per epoch (whole-epoch ticks)."""
     df = pd.read_csv(metrics_csv)
     fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax in (ax_loss, ax_ap):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted(df["epoch"].unique())
+    for ax in (ax_loss, ax_ap):   # whole epochs: each one when few, else integer ticks
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for col in loss_columns(df):
         if (df[col] > 0).any():
             ax_loss.plot(df["epoch"], df[col], marker="o", ms=3, label=col.removeprefix("train_"))

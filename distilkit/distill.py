@@ -86,17 +86,47 @@ def check_compatible(student: nn.Module, teacher: nn.Module | None, losses: Loss
         return
     t = teacher.model if isinstance(teacher, FrozenTeacher) else teacher
     tname = getattr(t, "name", type(t).__name__)
-    if tuple(getattr(t, "input_size", ())) != tuple(getattr(student, "input_size", ())):
-        raise ValueError(f"teacher {tname} input {t.input_size} != student {sname} input {student.input_size}")
-    if tuple(getattr(t, "heatmap_size", ())) != tuple(getattr(student, "heatmap_size", ())):
-        raise ValueError(f"teacher {tname} heatmaps {t.heatmap_size} != student grid {student.heatmap_size}")
+    _check_sizes(student, sname, t, tname)
     if losses.uses_tokens:
-        s_tokens = token_layout(student)
-        t_tokens = token_layout(t)
-        if s_tokens is None:
-            raise ValueError(f"L_KT/L_VT need a token student; {sname} has no keypoint/visual tokens "
-                             "(for CNN students only 'sh' and 'cs' apply)")
-        if t_tokens is None:
-            raise ValueError(f"L_KT/L_VT need a token teacher; {tname} has no tokens")
-        if tuple(s_tokens) != tuple(t_tokens):
-            raise ValueError(f"token layouts differ: student {sname} {s_tokens} vs teacher {tname} {t_tokens}")
+        _check_token_layouts(student, sname, t, tname)
+
+
+def _hw(size) -> str:
+    return "x".join(str(int(v)) for v in size) if size else "?"
+
+
+def _check_sizes(student: nn.Module, sname: str, teacher: nn.Module, tname: str) -> None:
+    """The teacher sees the student's batch (one input size), and L_SH / L_CS compare the
+    student's Simulated Heatmaps with the teacher's heatmaps pixel by pixel (one grid). Any
+    heatmap teacher and regression student qualify when both agree, whatever their parts."""
+    s_in, t_in = tuple(getattr(student, "input_size", ())), tuple(getattr(teacher, "input_size", ()))
+    s_hm, t_hm = tuple(getattr(student, "heatmap_size", ())), tuple(getattr(teacher, "heatmap_size", ()))
+    if s_hm != t_hm:
+        raise ValueError(f"heatmap sizes differ: teacher {tname} makes {_hw(t_hm)} heatmaps, student "
+                         f"{sname} simulates {_hw(s_hm)} (inputs {_hw(t_in)} and {_hw(s_in)}); "
+                         "L_SH and L_CS compare them on one grid: build both at one size (the same "
+                         "profile suffix, or the student with heatmap_size equal to the teacher's)")
+    if s_in != t_in:
+        raise ValueError(f"input sizes differ: teacher {tname} takes {_hw(t_in)}, student {sname} "
+                         f"{_hw(s_in)}; the teacher sees the student's batch, so both need one input size")
+
+
+def _check_token_layouts(student: nn.Module, sname: str, teacher: nn.Module, tname: str) -> None:
+    """L_KT / L_VT compare tokens one to one; the kit has no projection between layouts
+    (docs/DEVIATIONS.md), so unlike layouts are an error that says how they differ."""
+    s_tokens = token_layout(student)
+    t_tokens = token_layout(teacher)
+    if s_tokens is None:
+        raise ValueError(f"L_KT/L_VT need a token student; {sname} has no keypoint/visual tokens "
+                         "(for CNN students only 'sh' and 'cs' apply)")
+    if t_tokens is None:
+        raise ValueError(f"L_KT/L_VT need a token teacher; {tname} has no tokens "
+                         "(with a CNN teacher only 'sh' and 'cs' apply)")
+    if tuple(s_tokens) != tuple(t_tokens):
+        def say(layout) -> str:
+            (k, d), (p, _) = layout
+            return f"{k} keypoint and {p} visual tokens of width {d}"
+        raise ValueError(f"token layouts differ: student {sname} has {say(s_tokens)}, teacher {tname} "
+                         f"{say(t_tokens)}; L_KT/L_VT compare tokens one to one and the kit does not "
+                         "project between layouts: use a teacher and student of one profile size "
+                         "(same encoder D and patch grid), or drop kt,vt")

@@ -1,7 +1,8 @@
-"""Models: backbones, the Token-distilling Encoder, heads, and named presets.
+"""Models: backbones, the Token-distilling Encoder, heads, named presets and timm specs.
 
     from distilkit.models import build_model
     student = build_model("distilpose-s-cpu")
+    other = build_model("deeppose-flatten:timm/resnet18-cpu")   # HEAD:timm/BACKBONE (models.specs)
     out = student(images)            # distilkit.PoseOutput
 """
 from distilkit.models.cnn_pose import DeepPose, SimpleBaseline
@@ -15,12 +16,16 @@ from distilkit.models.presets import (EncoderConfig, HRNetConfig, ModelConfig, R
                                       StemNetConfig, build_from_config, build_model, get_config,
                                       list_models)
 from distilkit.models.resnet import ResNet
+from distilkit.models.specs import HEADS, SpecConfig, is_spec, parse_spec
 from distilkit.models.stemnet import StemNet
+from distilkit.models.timm_pose import FlattenRegressionHead, TimmCNNPose, TimmTokenPose
 from distilkit.models.token_encoder import TokenEncoder
 
 __all__ = [
     "build_model", "build_from_config", "get_config", "list_models",
     "ModelConfig", "EncoderConfig", "StemNetConfig", "HRNetConfig", "ResNetConfig",
+    "SpecConfig", "HEADS", "is_spec", "parse_spec", "TimmCNNPose", "TimmTokenPose",
+    "FlattenRegressionHead",
     "TokenPoseModel", "DeepPose", "SimpleBaseline",
     "StemNet", "HRNet", "ResNet", "TokenEncoder",
     "RegressionHead", "TokenHeatmapHead", "GlobalRegressionHead", "DeconvHeatmapHead",

@@ -15,6 +15,9 @@ hence number of visual tokens -- so teacher and student tokens can be compared d
     simplebaseline-r50    ResNet                        -        deconvs     heatmap
 
 Suffix ``-cpu``: 64x48 input, sized for training on a 2-core CPU; ``-smoke``: 64x48, tiny.
+
+Any other pair is a spec, ``HEAD:timm/BACKBONE`` (``models.specs``): ``get_config`` and
+``build_model`` take one wherever they take a preset name, at the sizes of its suffix.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from distilkit.models.distilpose import TokenPoseModel
 from distilkit.models.heads import RegressionHead, TokenHeatmapHead
 from distilkit.models.hrnet import HRNet
 from distilkit.models.resnet import ResNet
+from distilkit.models.specs import SpecConfig, build_spec_model, is_spec, spec_config
 from distilkit.models.stemnet import StemNet
 from distilkit.models.token_encoder import TokenEncoder
 from distilkit.sizes import parse_hw
@@ -242,15 +246,22 @@ def apply_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
     return replace(cfg, **top)
 
 
-def get_config(name: str, **overrides: Any) -> ModelConfig:
+def get_config(name: str, **overrides: Any) -> ModelConfig | SpecConfig:
+    """A preset's config, or a spec's (``HEAD:timm/BACKBONE[-cpu|-smoke]``) at its suffix's sizes."""
+    if is_spec(name):
+        return spec_config(name, MODEL_SIZES, **overrides)
     try:
         cfg = MODEL_CONFIGS[name]()
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {list_models()}") from None
+        raise ValueError(f"unknown model {name!r}; choose one of {list_models()}, or a spec "
+                         "HEAD:timm/BACKBONE such as deeppose:timm/resnet18 "
+                         "(distilkit.models.specs)") from None
     return apply_overrides(cfg, overrides)
 
 
-def build_from_config(cfg: ModelConfig) -> nn.Module:
+def build_from_config(cfg: ModelConfig | SpecConfig) -> nn.Module:
+    if isinstance(cfg, SpecConfig):
+        return build_spec_model(cfg)
     hm = cfg.resolved_heatmap_size
     backbone = cfg.backbone.build()
     model: nn.Module
@@ -290,15 +301,17 @@ def _regression_activation(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:
-    """Build a preset by name, e.g. ``build_model("distilpose-s-cpu", depth=2)``.
+    """Build a preset or a spec by name, e.g. ``build_model("distilpose-s-cpu", depth=2)``,
+    ``build_model("deeppose-flatten:timm/resnet18-cpu")``.
 
     The returned module has ``input_size``, ``heatmap_size`` (H, W), ``kind``
-    ("regression" | "heatmap"), ``name`` and ``config`` (the resolved ``ModelConfig``).
+    ("regression" | "heatmap"), ``name``, ``backbone`` and ``config`` (the resolved
+    ``ModelConfig``, or ``SpecConfig`` for a spec).
     """
     return build_from_config(get_config(name, **overrides))
 
 
-__all__ = ["StemNetConfig", "HRNetConfig", "ResNetConfig", "EncoderConfig", "ModelConfig",
+__all__ = ["StemNetConfig", "HRNetConfig", "ResNetConfig", "EncoderConfig", "ModelConfig", "SpecConfig",
            "ModelSizes", "PAPER_SIZES", "CPU_SIZES", "SMOKE_SIZES", "MODEL_SIZES",
            "MODEL_CONFIGS", "list_models", "get_config", "apply_overrides",
            "build_from_config", "build_model"]

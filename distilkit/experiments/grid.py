@@ -114,13 +114,6 @@ def teacher_run(key: str) -> RunSpec:
                    student=spec.label, teacher_label="-")
 
 
-def row_order(table: int) -> list[str]:
-    """The row labels of a table's results CSV in the order the paper prints them, the
-    teachers written to it first (table 0 is ``teachers.csv``)."""
-    teachers = [run.row for run in map(teacher_run, TEACHERS) if run.table == table]
-    return teachers + ([s.row for s in TABLES[table]()] if table in TABLES else [])
-
-
 def teachers_needed(tables: list[int]) -> list[str]:
     keys: list[str] = []
     for t in tables:

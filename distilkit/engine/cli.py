@@ -55,7 +55,8 @@ def _train(args: argparse.Namespace) -> int:
         teacher=args.teacher, init_backbone=args.init_backbone, seed=args.seed, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
         amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
-        max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances)
+        max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances,
+        compile=args.compile, teacher_store=args.teacher_store)
     try:
         with _one_writer(args.out):
             metrics = fit(config)
@@ -112,6 +113,13 @@ def add_cli(subparsers) -> None:
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
                    help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
     p.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model: for GPU runs (on this CPU a cold compile costs "
+                        "minutes per graph for about 1.1x, and changes the last bits)")
+    p.add_argument("--teacher-store", metavar="DIR",
+                   help="share the teacher's outputs through DIR with other runs that see the same "
+                        "batches (same teacher, seed, data and loader): bit-identical results, no "
+                        "teacher forward pass where a run already stored it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--max-train-instances", type=int, help="train on the first N instances only")
     p.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")

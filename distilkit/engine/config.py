@@ -13,7 +13,9 @@ from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
 # of the old behaviour are never reused as results of the new (the hash names the folder).
 #   2: L_SH / L_CS averaged over keypoints as the authors' code; L_CS masked; fair scoring of
 #      students without L_CS; torch 2.14.1; the authors' augmentation in the paper profile.
-RECIPE_VERSION = 2
+#   3: channels_last models and batches (other conv kernels: last-bit differences); the cpu
+#      profile's probed recipe (issue 25).
+RECIPE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class TrainConfig:
     max_train_instances: int | None = None
     max_val_instances: int | None = None
     model_overrides: dict = field(default_factory=dict)
+    compile: bool = False                    # torch.compile the model (opt-in, for GPU runs)
+    # Folder of teacher outputs shared by rows that see the same batches (distilkit.teacher_store);
+    # None: the teacher runs live. Results are bit-identical either way.
+    teacher_store: str | None = None
     progress: bool = True
     resume: bool = False
 
@@ -87,8 +93,10 @@ class TrainConfig:
 
     def _identity(self) -> dict:
         d = self.to_dict()
-        for key in ("out_dir", "progress", "resume", "workers", "device", "seed"):
+        for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store"):
             d.pop(key, None)
+        if not d.get("compile"):
+            d.pop("compile", None)     # compiled kernels change numerics; eager runs keep their hashes
         # the teacher and initial weights enter by their file names only, so moving a run folder
         # keeps the hash
         for key in ("teacher", "init_backbone"):

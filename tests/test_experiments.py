@@ -126,13 +126,13 @@ def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
 
 @pytest.mark.notebook
 def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
-    kw = dict(profile="smoke", rows=["none", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
+    kw = dict(profile="smoke", rows=["none", "CS", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
               results_dir=tmp_path / "results", data_root=str(smoke_root), progress=False)
     summary = run_tables([4], **kw)
     assert summary["failures"] == []
     table = pd.read_csv(tmp_path / "results" / "table4.csv")
     assert list(table.columns) == list(COLUMNS)
-    assert sorted(table["row"]) == ["all", "none"]
+    assert sorted(table["row"]) == ["CS", "all", "none"]
     assert table["AP"].between(0, 1).all()
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
     teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
@@ -142,6 +142,11 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
         nb = nbformat.read(Path(run_dir) / "train_eval.ipynb", as_version=4)
         assert Path(nb.metadata.papermill.parameters["out_dir"]).resolve() == Path(run_dir).resolve()
         assert nb.metadata.papermill.exception is None
+    # the two rows distilled from one teacher at one seed shared its outputs; removed after them
+    for row in ("CS", "all"):
+        nb = nbformat.read(Path(table.set_index("row").loc[row, "run_dir"]) / "train_eval.ipynb", as_version=4)
+        assert nb.metadata.papermill.parameters["teacher_store"] == str(tmp_path / "runs" / ".teacher_outputs")
+    assert not (tmp_path / "runs" / ".teacher_outputs").exists()
     before = (tmp_path / "results" / "table4.csv").read_text()
     again = run_tables([4], **kw)
     assert again["failures"] == []

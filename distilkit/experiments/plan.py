@@ -8,11 +8,15 @@ another recipe (a changed profile or kit) never lands in a folder of this one. T
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, RunSpec, teacher_run, teachers_needed
+
+
+TEACHER_STORE = ".teacher_outputs"     # under the runs folder
 
 
 @dataclass
@@ -25,6 +29,14 @@ class Job:
     @property
     def key(self) -> tuple[str, str]:
         return self.config.hash(), str(self.seed)
+
+
+def unique_runs(jobs: list[Job]) -> list[Job]:
+    """One job per folder: rows of two tables that are the same experiment share one run."""
+    seen: dict[Path, Job] = {}
+    for job in jobs:
+        seen.setdefault(job.run_dir, job)
+    return list(seen.values())
 
 
 def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
@@ -91,7 +103,18 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         for seed in sorted(set(seeds) | extra_by_hash[digest]):
             run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
             jobs.append(Job(spec, seed, run_dir, replace(config_of(spec, seed), out_dir=str(run_dir))))
-    return teacher_jobs, jobs
+    return teacher_jobs, _share_teacher_outputs(jobs, runs_dir)
 
 
-__all__ = ["Job", "make_config", "plan_teachers", "plan_jobs", "seed_folders"]
+def _share_teacher_outputs(jobs: list[Job], runs_dir: Path) -> list[Job]:
+    """Rows of one teacher and seed share its outputs (distilkit.teacher_store), read from a
+    store the first of them writes; the runner removes it when the last such row is done. A
+    teacher and seed with one row gets no store: writing it (3.6 GB at the cpu profile) would
+    cost that row time and save none."""
+    rows_per_key = Counter((j.config.teacher, j.seed) for j in unique_runs(jobs) if j.config.teacher)
+    store = str(runs_dir / TEACHER_STORE)
+    return [replace(j, config=replace(j.config, teacher_store=store))
+            if j.config.teacher and rows_per_key[(j.config.teacher, j.seed)] > 1 else j for j in jobs]
+
+
+__all__ = ["Job", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders"]

@@ -19,9 +19,11 @@ from tqdm.auto import tqdm
 
 from distilkit.engine.locks import exclusive
 from distilkit.experiments.executors import DevicePool, ExecutorConfig, make_submit
-from distilkit.experiments.plan import Job
+from distilkit.experiments.plan import Job, unique_runs
 from distilkit.experiments.progress import RowWatch, stage_line
 from distilkit.experiments.records import ERROR_FILE, is_finished
+from distilkit.experiments.scheduling import finished_stores, start_order
+from distilkit.experiments.scheduling import teacher_dir as _teacher_dir
 from distilkit.paths import notebooks_dir
 
 
@@ -68,7 +70,7 @@ def execute_job(job: Job, *, threads: int | None, cache_dir: Path, progress: boo
     params = dict(profile=c.profile, data_root=c.data_root, model=c.model, teacher=c.teacher,
                   losses=c.losses.switches(), reg_loss=c.losses.reg_loss, seed=c.seed, epochs=c.epochs,
                   out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True,
-                  device=c.device)
+                  device=c.device, teacher_store=c.teacher_store)
     try:
         lock = exclusive(job.run_dir / ".lock", wait=False)
         lock.__enter__()
@@ -100,16 +102,6 @@ def record_failure(job: Job, message: str, detail: str = "") -> None:
     (job.run_dir / ERROR_FILE).write_text(message.replace("\n", " ") + ("\n\n" + detail if detail else "\n"))
 
 
-def unique_runs(jobs: list[Job]) -> list[Job]:
-    """One job per folder: rows of two tables that are the same experiment share one run."""
-    seen: dict[Path, Job] = {}
-    for job in jobs:
-        seen.setdefault(job.run_dir, job)
-    return list(seen.values())
-
-
-def _teacher_dir(job: Job) -> Path | None:
-    return Path(job.config.teacher).parent if job.config.teacher else None
 
 
 @dataclass
@@ -157,6 +149,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
     notebook_ipynb("train_eval", cache_dir)
     row = _row_function(executor, cache_dir)
     devices = DevicePool(executor.devices)
+    seconds = watch.times.row_seconds if watch is not None else (lambda job: 0.0)
 
     def fail(job: Job, msg: str, detail: str = "") -> None:
         state.failures.append((job, msg))
@@ -173,7 +166,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
             if teachers_left and not (teachers_left - state.finished):
                 teachers_left = set()
                 log(stage_line("tables", f"{len(todo) + len(running)} rows left"))
-            _start_ready(todo, running, state, pool, row, devices, executor.in_flight, fail)
+            _start_ready(todo, running, state, pool, row, devices, executor.in_flight, fail, seconds)
             if not running and not _wait_for_deferred(todo, state, log, bar):
                 for job in todo:   # what is left waits on a teacher that is not in this grid
                     fail(job, f"its teacher {_teacher_dir(job)} did not run")
@@ -184,6 +177,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
                     job, device = running.pop(fut)
                     devices.give_back(device)
                     _settle(fut, job, todo, state, fail, bar, log)
+                    _remove_unneeded_stores(job, [j for j, _ in running.values()], todo, log)
                 if watch is not None:
                     watch.poll([j for j, _ in running.values()], todo, log)
     return state.failures
@@ -197,8 +191,10 @@ def _row_function(executor: ExecutorConfig, cache_dir: Path):
     return lambda job: submit(execute_job, job, threads=threads, cache_dir=cache_dir, progress=False)
 
 
-def _start_ready(todo, running, state: _Progress, pool, row, devices: DevicePool, limit: int, fail) -> None:
+def _start_ready(todo, running, state: _Progress, pool, row, devices: DevicePool, limit: int, fail,
+                 seconds) -> None:
     now = time.monotonic()
+    ready = []
     for job in list(todo):
         if state.deferred.get(job.run_dir, 0.0) > now:
             continue
@@ -206,11 +202,27 @@ def _start_ready(todo, running, state: _Progress, pool, row, devices: DevicePool
         if st == "failed":
             todo.remove(job)
             fail(job, f"its teacher run {_teacher_dir(job)} failed")
-        elif st == "ready" and len(running) < limit:
-            device = devices.take()
-            placed = replace(job, config=replace(job.config, device=device)) if device else job
-            todo.remove(job)
-            running[pool.submit(row, placed)] = (job, device)
+        elif st == "ready":
+            ready.append(job)
+    while ready and len(running) < limit:      # one at a time: each start changes the next choice
+        in_flight = [j for j, _ in running.values()]
+        job = start_order(ready, running=in_flight, waiting=todo, seconds=seconds)[0]
+        ready.remove(job)
+        device = devices.take()
+        placed = replace(job, config=replace(job.config, device=device)) if device else job
+        todo.remove(job)
+        running[pool.submit(row, placed)] = (job, device)
+
+
+def _remove_unneeded_stores(settled: Job, running: list[Job], todo: list[Job], log) -> None:
+    """A teacher's shared outputs go when no row left in this grid distils from it."""
+    from distilkit.teacher_store import remove_stores
+
+    for root, teacher in finished_stores(settled, running=running, waiting=todo):
+        freed = remove_stores(root, teacher)
+        if freed:
+            log(f"      removed the stored outputs of teacher {Path(teacher).parent.name} "
+                f"({freed / 2**20:.0f} MB): no row left distils from it")
 
 
 def _wait_for_deferred(todo, state: _Progress, log, bar) -> bool:

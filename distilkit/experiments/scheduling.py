@@ -1,0 +1,59 @@
+"""In which order ready runs take free slots, and when a shared teacher store may be removed.
+
+The main job's time is its slots' busy time plus their idle time. Three rules keep both low:
+
+1. Teachers first, the one most rows wait for first: every distilled row waits on its teacher,
+   so a teacher is on the job's critical path.
+2. A row whose teacher outputs are being written by a running row starts after the rows that
+   need no such wait: started beside the writer it would run the teacher itself for every
+   epoch (the writer is never waited for), started after it reads every epoch from the store.
+   When nothing else is ready it starts anyway; a slot is never left idle.
+3. Longest first among the rest (estimated from measured epoch times), so the job does not end
+   with one long row on one slot while the other idles.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterable
+
+from distilkit.experiments.plan import Job
+
+
+def teacher_dir(job: Job) -> Path | None:
+    return Path(job.config.teacher).parent if job.config.teacher else None
+
+
+def store_key(job: Job) -> tuple[str, int] | None:
+    """Rows with the same key share one teacher-output store (distilkit.teacher_store)."""
+    if not (job.config.teacher and job.config.teacher_store):
+        return None
+    return job.config.teacher, job.seed
+
+
+def start_order(ready: list[Job], *, running: Iterable[Job], waiting: Iterable[Job],
+                seconds: Callable[[Job], float]) -> list[Job]:
+    """``ready`` in the order they should take free slots (the module's three rules)."""
+    dependents = Counter(teacher_dir(j) for j in waiting if teacher_dir(j) is not None)
+    being_written = {store_key(j) for j in running} - {None}
+
+    def priority(job: Job) -> tuple:
+        is_teacher = bool(job.spec.losses.heatmap)
+        behind_writer = store_key(job) in being_written
+        return (not is_teacher, -dependents[job.run_dir] if is_teacher else 0, behind_writer,
+                -seconds(job))
+
+    return sorted(ready, key=priority)
+
+
+def finished_stores(settled: Job, *, running: Iterable[Job], waiting: Iterable[Job]) -> list[tuple[str, str]]:
+    """(store root, teacher checkpoint) pairs no row still needs once ``settled`` is done."""
+    if store_key(settled) is None:
+        return []
+    teacher = settled.config.teacher
+    if any(j.config.teacher == teacher for j in [*running, *waiting]):
+        return []
+    return [(settled.config.teacher_store, teacher)]
+
+
+__all__ = ["start_order", "finished_stores", "store_key", "teacher_dir"]

@@ -15,6 +15,7 @@ _SUBCOMMAND_MODULES = (
     "distilkit.experiments.cli",
     "distilkit.predict",
     "distilkit.export",
+    "distilkit.publish",
 )
 
 
@@ -60,9 +61,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from distilkit.data.errors import DataError
     from distilkit.engine.locks import FolderBusyError
     from distilkit.paths import NoRepositoryError
+    from distilkit.publish import PublishError
     from distilkit.weights import WeightsError
     return (DataError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError, WeightsError,
-            NoRepositoryError)
+            NoRepositoryError, PublishError)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,19 @@ def smoke_teacher(smoke_root, tmp_path_factory) -> Path:
     return out / "last.pt"
 
 
+@pytest.fixture(scope="session")
+def viz_checkpoints(smoke_root, smoke_teacher, tmp_path_factory) -> dict[str, Path]:
+    """The four roles of the visualisation notebooks (teacher, plain, tde, full) at the smoke
+    profile, trained once for the whole session into a temporary folder."""
+    from distilkit.viz.checkpoints import ensure_checkpoints
+
+    cache = tmp_path_factory.mktemp("viz_cache")
+    paths = ensure_checkpoints("smoke", cache, given={"teacher": smoke_teacher},
+                               use_main_job=False, use_published=False)
+    assert set(paths) == {"teacher", "plain", "tde", "full"}
+    return paths
+
+
 @pytest.fixture
 def drawn_png():
     """``drawn_png(path, min_std=0.05)``: the saved PNG read back (matplotlib.image.imread) as

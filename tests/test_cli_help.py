@@ -13,6 +13,7 @@ from distilkit.cli import main
     ("convert", ["example:", "distilpose-mmpose"]),
     ("profile", ["example:", "default:"]),
     ("synth", ["example:", "default: cpu"]),
+    ("publish", ["examples:", "default: cpu", "--runs-root"]),
 ])
 def test_help_shows_defaults_choices_and_an_example(command, shows, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")      # argparse wraps to the terminal: keep phrases on one line

@@ -38,10 +38,12 @@ def test_default_figures_go_to_a_scratch_folder_under_runs():
 
 
 def test_without_the_main_jobs_runs_the_notebooks_take_smoke_models(tmp_path, monkeypatch):
-    monkeypatch.setattr("distilkit.viz.session.main_job_checkpoints", lambda profile: {})
+    # and without published models (tests/test_viz_sources.py covers those)
+    monkeypatch.setattr("distilkit.viz.session.published_checkpoints", lambda profile, repo: {})
+    monkeypatch.setattr("distilkit.viz.session.main_job_checkpoints", lambda profile, repo: {})
     assert default_profile() == "smoke"
     found = {r: tmp_path / f"{r}.pt" for r in ("teacher", "plain", "tde", "full")}
-    monkeypatch.setattr("distilkit.viz.session.main_job_checkpoints", lambda profile: found)
+    monkeypatch.setattr("distilkit.viz.session.main_job_checkpoints", lambda profile, repo: found)
     assert default_profile() == "cpu"
 
 

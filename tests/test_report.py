@@ -265,3 +265,65 @@ def test_results_without_score_auc_have_no_l_cs_verdict(tmp_path):
     _write(tmp_path, 4, [{"row": r, "seed": 0, "AP": 0.0, "err_px": 6.0} for r in ("none", "CS")])
     d = report_data(tmp_path)
     assert d.score_ranking is None and d.score_verdict is None
+
+
+# ----------------------------------------------------------------------------- previous reference
+
+def _reference(folder: Path, runs: list[dict], torch_version: str) -> None:
+    """A results folder with Table 4 (rows with config_hash / kpt_score as given), the teacher
+    and a summary naming its torch."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, 4, runs)
+    pd.DataFrame([{"table": 0, "row": "HRNet-W48 (teacher)", "AP": 0.5, "paper_AP": 72.5,
+                   "err_px": 2.0, "config_hash": "t0"}]).to_csv(folder / "teachers.csv", index=False)
+    (folder / "reproduce_summary.json").write_text(json.dumps(
+        {"git_commit": "prev" if "previous" in folder.name else "now",
+         "machine": {"torch": torch_version}}))
+
+
+def _run(row: str, ap: float, err: float, config_hash: str, kpt_score: str = "model") -> dict:
+    return {"row": row, "seed": 0, "AP": ap, "err_px": err, "config_hash": config_hash,
+            "kpt_score": kpt_score}
+
+
+def test_a_copy_of_the_current_reference_changes_no_verdict_and_lists_no_reason(tmp_path):
+    runs = [_run("none", 0.01, 6.0, "n0"), _run("SH", 0.03, 5.0, "s0"), _run("CS", 0.01, 6.0, "c0")]
+    _reference(tmp_path, runs, "2.14.1+cpu")
+    _reference(tmp_path / "previous_reference", runs, "2.14.1+cpu")
+    d = report_data(tmp_path)
+    assert [p.key for p in d.previous] == [c.key for c in d.conclusions]
+    assert not any(p.changed or p.reasons for p in d.previous)
+    assert [(p.held_by_ap, p.held_by_err) for p in d.previous] == [
+        (c.held_by_ap, c.held_by_err) for c in d.conclusions]
+    assert d.previous_meta["git_commit"] == "prev"
+
+
+def test_where_a_verdict_changed_the_changes_touching_its_rows_are_derived_from_the_data(tmp_path):
+    from distilkit.experiments.report_previous import ChangeReason
+
+    # now: the authors' loss scales (new hashes for the L_SH / L_CS rows), fair scoring (the
+    # plain student scored with unit scores) and torch 2.14.1; before: torch 2.13.0
+    _reference(tmp_path, [_run("none", 0.01, 6.0, "n0", "unit"), _run("SH", 0.03, 5.0, "s1"),
+                          _run("CS", 0.03, 5.0, "c1"), _run("KT", 0.01, 6.0, "k0", "unit")],
+               "2.14.1+cpu")
+    _reference(tmp_path / "previous_reference",
+               [_run("none", 0.01, 6.0, "n0"), _run("SH", 0.01, 6.0, "s0"), _run("CS", 0.03, 5.0, "c0"),
+                _run("KT", 0.03, 5.0, "k0")], "2.13.0+cpu")
+    d = report_data(tmp_path)
+    prev = {p.key: p for p in d.previous}
+    now = {c.key: c for c in d.conclusions}
+    assert (now["SH>none"].held_by_ap, now["SH>none"].held_by_err) == (True, True)
+    sh = prev["SH>none"]
+    assert (sh.held_by_ap, sh.held_by_err, sh.changed) == (False, False, True)
+    assert (sh.ap_gain, sh.err_gain) == pytest.approx((0.0, 0.0))
+    assert sh.reasons == (ChangeReason("loss scales", ("SH",)), ChangeReason("fair scoring", ("none",)),
+                          ChangeReason("torch", ("SH", "none")), ChangeReason("recipe", ("SH",)))
+    kt = prev["KT>none"]                        # held before, not now: its hash did not change
+    assert (kt.held_by_ap, kt.changed) == (True, True)
+    assert kt.reasons == (ChangeReason("fair scoring", ("KT", "none")),
+                          ChangeReason("torch", ("KT", "none")))
+    cs = prev["CS>none"]                        # held in both: no reason listed
+    assert (cs.changed, cs.reasons) == (False, ())
+    assert (prev["teacher>none"].changed, prev["teacher>none"].reasons) == (False, ())

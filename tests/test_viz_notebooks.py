@@ -1,7 +1,7 @@
 """Execute the visualisation notebooks with papermill at the smoke profile.
 
-The four smoke checkpoints (teacher, plain, TDE-only, full student) are trained once per
-session into a temporary folder and handed to every notebook as parameters, so nothing is
+The four smoke checkpoints (teacher, plain, TDE-only, full student; ``viz_checkpoints`` in
+conftest.py) are trained once per session into a temporary folder and handed to every notebook as parameters, so nothing is
 trained per notebook and nothing is written into the repository.
 """
 from __future__ import annotations
@@ -26,17 +26,6 @@ CASES = {
 }
 PATH_PARAMS = {"teacher": "teacher", "plain": "student_plain", "tde": "student_tde",
                "full": "student_full"}
-
-
-@pytest.fixture(scope="session")
-def viz_checkpoints(smoke_root, smoke_teacher, tmp_path_factory) -> dict[str, Path]:
-    from distilkit.viz.checkpoints import ensure_checkpoints
-
-    cache = tmp_path_factory.mktemp("viz_cache")
-    paths = ensure_checkpoints("smoke", cache, given={"teacher": smoke_teacher},
-                               use_main_job=False)
-    assert set(paths) == {"teacher", "plain", "tde", "full"}
-    return paths
 
 
 def test_trained_checkpoints_are_cached(viz_checkpoints):

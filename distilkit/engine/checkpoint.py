@@ -182,6 +182,15 @@ def load_model_from_checkpoint(path: str | Path, map_location: str | torch.devic
 
     ckpt = load_checkpoint(path, map_location)
     model = build_model(ckpt["model_name"], **ckpt.get("model_overrides", {}))
-    model.load_state_dict(ckpt["state_dict"])
+    model.load_state_dict(as_model_dtypes(ckpt["state_dict"], model))
     model.eval()
     return model, ckpt
+
+
+def as_model_dtypes(state_dict: dict, model: nn.Module) -> dict:
+    """The state dict with each floating tensor in the dtype of the model's own tensor: a
+    published checkpoint (``distilkit.publish``) stores fp16 and the model is built in fp32;
+    the cast is explicit so no later change of ``load_state_dict`` can leave a half model."""
+    own = model.state_dict()
+    return {k: (v.to(own[k].dtype) if k in own and v.is_floating_point() and own[k].is_floating_point()
+                else v) for k, v in state_dict.items()}

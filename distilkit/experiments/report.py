@@ -13,6 +13,8 @@ import pandas as pd
 from distilkit.experiments.grid import TABLES
 from distilkit.experiments.report_confidence import (score_ranking, score_ranking_lines,
                                                      score_ranking_verdict)
+from distilkit.experiments.report_previous import (compare_verdicts, previous_cells, previous_folder,
+                                                   previous_intro, read_rows)
 from distilkit.viz.figures import save_png_pdf
 
 BASELINE = {  # row -> the row its improvement is measured against
@@ -390,7 +392,9 @@ class ReportData:
     written (AP and PCK10 as fractions). ``summaries``: ``summarize`` of Tables 4, 5 and 6.
     ``noise``: ``noise_margins`` of Table 4. ``tolerance``: ``error_tolerance`` (None without
     the curve). ``score_ranking`` / ``score_verdict``: the L_CS section's table and verdict (None
-    without score_auc). ``conclusions``: the paper's claims, judged with the noise margins."""
+    without score_auc). ``conclusions``: the paper's claims, judged with the noise margins.
+    ``previous`` / ``previous_meta``: each claim as the previous reference judged it
+    (``report_previous``) and that reference's summary; None without ``previous_reference/``."""
 
     meta: dict | None
     teachers: pd.DataFrame
@@ -400,6 +404,8 @@ class ReportData:
     score_ranking: pd.DataFrame | None
     score_verdict: dict | None
     conclusions: list
+    previous: list | None = None
+    previous_meta: dict | None = None
 
     @property
     def data(self) -> str:
@@ -423,9 +429,9 @@ class ReportData:
         raise KeyError(f"no claim {key!r}; judged: {[c.key for c in self.conclusions]}")
 
 
-def report_data(results_dir: str | Path) -> ReportData:
+def report_data(results_dir: str | Path, *, with_previous: bool = True) -> ReportData:
     """Read a results folder (table4-6.csv, teachers.csv, ap_vs_error.csv,
-    reproduce_summary.json, each optional) and judge it. Writes nothing."""
+    reproduce_summary.json, previous_reference/, each optional) and judge it. Writes nothing."""
     results_dir = Path(results_dir)
     raw = {t: load_table(results_dir, t) for t in (4, 5, 6)}
     s = {t: summarize(raw[t], t) for t in (4, 5, 6)}
@@ -436,12 +442,19 @@ def report_data(results_dir: str | Path) -> ReportData:
     meta = json.loads(summary_json.read_text()) if summary_json.exists() else None
     noise = noise_margins(raw[4])
     ranking = score_ranking(raw[4])
+    claims = conclusions(s[4], s[5], s[6], t_hr, ap_margin=noise["ap"], err_margin=noise["err"])
+    previous = previous_meta = None
+    folder = previous_folder(results_dir) if with_previous else None
+    if folder is not None:
+        old = report_data(folder, with_previous=False)
+        previous_meta = old.meta
+        previous = compare_verdicts(claims, old.conclusions, read_rows(results_dir), read_rows(folder),
+                                    meta, old.meta)
     return ReportData(
         meta=meta, teachers=teachers, summaries=s, noise=noise,
         tolerance=error_tolerance(results_dir, s, teachers), score_ranking=ranking,
         score_verdict=score_ranking_verdict(ranking) if ranking is not None else None,
-        conclusions=conclusions(s[4], s[5], s[6], t_hr, ap_margin=noise["ap"],
-                                err_margin=noise["err"]))
+        conclusions=claims, previous=previous, previous_meta=previous_meta)
 
 
 def render_report(d: ReportData) -> str:
@@ -491,15 +504,25 @@ def render_report(d: ReportData) -> str:
               "verdict, not one: in every comparison of the claim, every seed of the better row beats "
               "every seed of the other (n/a where a row has one seed; at 3 seeds against 3, a "
               "separation this complete in the predicted direction happens 1 time in 20 by chance).",
-              "", "| claim | held (COCO AP) | held (err_px) | seeds | seeds apart | numbers |",
-              "|---|---|---|---|---|---|"]
-    lines += [_conclusion_line(c) for c in d.conclusions]
+              ""]
+    lines += _conclusions_table(d)
     lines.append("")
     if cs_section:
         lines += ["L_CS has no direct gradient to the coordinates, so neither column can credit it while AP "
                   "is low; "
                   "what it does learn is judged above (`score_auc`).", ""]
     return "\n".join(lines)
+
+
+def _conclusions_table(d: ReportData) -> list[str]:
+    """The conclusions table; with a previous reference, its verdicts beside each claim."""
+    head = "| claim | held (COCO AP) | held (err_px) | seeds | seeds apart | numbers |"
+    if d.previous is None:
+        return [head, "|---|---|---|---|---|---|"] + [_conclusion_line(c) for c in d.conclusions]
+    lines = [previous_intro(d.previous_meta, d.previous), "",
+             head + " previous (AP / err_px) | previous effect | changed by |", "|" + "---|" * 9]
+    return lines + [f"{_conclusion_line(c)} {previous_cells(v)}"
+                    for c, v in zip(d.conclusions, d.previous)]
 
 
 def write_figures(d: ReportData, fig_dir: str | Path) -> dict[str, plt.Figure]:

@@ -9,8 +9,10 @@ Roles (the models of Fig. 3a, and the ones Figs. 3b, 5, 6 and the attributions n
 
 Resolution order per role: a path the caller gives; else the main job's run of the same
 profile (the run folders of the teacher and of the Table 4 row under ``runs/<profile>``, found
-through ``collect_table``); else a run trained here into ``runs_dir/<role>`` and reused on
-later calls while its config is unchanged, so six notebooks train at most once.
+through ``collect_table``); else the published models (``results/models``, ``distilkit.publish``)
+when they were trained at this profile, each file checked against its manifest's sha256; else
+a run trained here into ``runs_dir/<role>`` and reused on later calls while its config is
+unchanged, so six notebooks train at most once.
 """
 from __future__ import annotations
 
@@ -58,12 +60,13 @@ def run_checkpoint(run_dir: str | Path) -> Path | None:
     return None
 
 
-def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Path]:
+def main_job_checkpoints(profile: str, repo: str | Path = REPO, *,
+                         runs_root: str | Path | None = None) -> dict[str, Path]:
     """The roles the main job has already trained at this profile (possibly none), found in its
-    run folders (``runs/<profile>``) through ``collect_table``."""
+    run folders (``runs_root``, default ``runs/<profile>``) through ``collect_table``."""
     from distilkit.experiments.records import collect_table
 
-    runs_root = Path(repo) / "runs" / profile
+    runs_root = Path(runs_root) if runs_root is not None else Path(repo) / "runs" / profile
     if not runs_root.is_dir():
         return {}
     rows = pd.concat([collect_table(0, runs_root, profile=profile, repo=Path(repo)),
@@ -78,6 +81,41 @@ def main_job_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Pat
                 found[role] = ckpt
                 break
     return found
+
+
+def published_dir(repo: str | Path = REPO) -> Path:
+    return Path(repo) / "results" / "models"
+
+
+def published_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Path]:
+    """The published models (``results/models``) when their manifest says they were trained at
+    ``profile``, each verified against its sha256 (a mismatch raises, naming the file); else {}."""
+    from distilkit.publish import read_manifest, verified_models
+
+    manifest = read_manifest(published_dir(repo))
+    if manifest is None or manifest.get("profile") != profile:
+        return {}
+    return verified_models(published_dir(repo), ROLES)
+
+
+def published_note(paths: Mapping[str, Path], repo: str | Path = REPO) -> str | None:
+    """One line saying which of ``paths`` are published models and the commit they were
+    trained at; None when none is."""
+    from distilkit.publish import read_manifest
+
+    folder = published_dir(repo)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    entries = manifest["models"]
+    used = [r for r, p in paths.items()
+            if r in entries and Path(p).resolve() == (folder / entries[r]["file"]).resolve()]
+    if not used:
+        return None
+    commits = sorted({str(entries[r].get("source_commit")) for r in used})
+    return (f"These figures use the published reference models ({', '.join(used)}) from "
+            f"{folder}, trained at the {manifest.get('profile')} profile at commit "
+            f"{', '.join(commits)}.")
 
 
 def _loads(path: Path) -> bool:
@@ -126,9 +164,11 @@ def _train(role: str, profile: str, out_dir: Path, *, teacher: Path | None,
 def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = None, *,
                        given: Mapping[str, str | Path | None] | None = None,
                        roles: tuple[str, ...] = ROLES, data_root: str | None = None,
-                       use_main_job: bool = True, repo: str | Path = REPO, seed: int = 0,
+                       use_main_job: bool = True, use_published: bool = True,
+                       repo: str | Path = REPO, seed: int = 0,
                        epochs: int | None = None, progress: bool = False) -> dict[str, Path]:
-    """A checkpoint path for each of ``roles``: given, the main job's, or trained here.
+    """A checkpoint path for each of ``roles``: given, the main job's, the published one of
+    this profile, or trained here.
 
     ``runs_dir`` is the cache for runs trained here (default ``runs/<profile>/viz`` in the
     repository). Students trained here are distilled from the resolved teacher, so the
@@ -139,7 +179,9 @@ def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = Non
         raise ValueError(f"unknown roles {sorted(unknown)}; known: {ROLES}")
     given = {k: v for k, v in (given or {}).items() if v is not None}
     runs_dir = Path(runs_dir) if runs_dir is not None else Path(repo) / "runs" / profile / "viz"
-    found = main_job_checkpoints(profile, repo) if use_main_job else {}
+    published = published_checkpoints(profile, repo) if use_published else {}
+    # per role, the main job's run wins over the published file of the same role
+    found = {**published, **(main_job_checkpoints(profile, repo) if use_main_job else {})}
     paths: dict[str, Path] = {}
     for role, path in given.items():
         if not Path(path).is_file():
@@ -183,4 +225,5 @@ def checkpoint_ap(path: str | Path) -> float:
 
 
 __all__ = ["ROLES", "ROLE_LABELS", "TABLE4_ROWS", "loss_config", "run_checkpoint",
-           "main_job_checkpoints", "ensure_checkpoints", "load_models", "checkpoint_ap"]
+           "main_job_checkpoints", "published_dir", "published_checkpoints", "published_note",
+           "ensure_checkpoints", "load_models", "checkpoint_ap"]

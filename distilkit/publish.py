@@ -1,0 +1,222 @@
+"""Published models: the main job's four figure models, compact, committed beside the results.
+
+``results/models/<role>.pt`` holds one model of the visualisation notebooks' roles (teacher,
+plain, tde, full: ``distilkit.viz.checkpoints.ROLES``) as a weights-only file: the floating
+tensors of its state dict in fp16 (integer buffers as they were) and what rebuilding it needs
+(model name and overrides, config and its hash, the metrics, the run's commit). fp16 halves
+the files, which matters because they are committed; ``load_model_from_checkpoint`` builds the
+model in fp32 and casts the weights back, and the figures' outputs move by fp16 rounding only.
+
+``results/models/MANIFEST.json`` records per role the file's sha256 and size, the run folder
+it came from and that run's commit, so a clone (or a notebook) can check that a file is the
+one published before loading it (``verified_models``).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from distilkit.engine.checkpoint import atomic_file, atomic_write_text, load_checkpoint
+from distilkit.paths import repo_root
+
+MANIFEST = "MANIFEST.json"
+FORMAT = "distilkit-published-1"
+# Committed files: the cpu profile's four models are about 6 MB in fp16; a limit well above
+# that catches a paper-size model (or an fp32 file) before it lands in git.
+MAX_TOTAL_BYTES = 15_000_000
+# The roles and how the main job makes each (said when one is missing).
+ROLE_SOURCES = {
+    "teacher": "the HRNet-W48-analog teacher (teachers.csv row 'HRNet-W48 (teacher)')",
+    "plain": "Table 4 row 'none'",
+    "tde": "Table 4 row 'KT+VT'",
+    "full": "Table 4 row 'all'",
+}
+
+
+class PublishError(ValueError):
+    """Published models that cannot be written or trusted; the message names the file."""
+
+
+def default_models_dir() -> Path:
+    return repo_root() / "results" / "models"
+
+
+# ------------------------------------------------------------------------------ writing
+def compact_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors as fp16, every other tensor (BatchNorm's num_batches_tracked) unchanged;
+    each a contiguous copy, so no tensor drags a larger storage into the file."""
+    return {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().clone()
+            for k, v in state_dict.items()}
+
+
+def published_checkpoint(ckpt: dict, commit: str | None) -> dict:
+    """The compact, weights-only-loadable form of a kit checkpoint: no optimizer, RNG or
+    machine paths (the data root is re-derived from the config where the file is used)."""
+    return {"format": FORMAT, "model_name": ckpt["model_name"],
+            "model_overrides": dict(ckpt.get("model_overrides", {})),
+            "config_hash": ckpt.get("config_hash"), "config": ckpt.get("config", {}),
+            "metrics": dict(ckpt.get("metrics", {})), "git_commit": commit,
+            "state_dict": compact_state_dict(ckpt["state_dict"])}
+
+
+def run_commit(run_dir: Path) -> str | None:
+    """The commit a run was trained at, from its ``run.json`` (None without one)."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("git_commit")
+    except json.JSONDecodeError as err:
+        raise PublishError(f"{path}: not valid JSON ({err})") from None
+
+
+def _repo_relative(path: Path, repo: Path) -> str:
+    path = path.resolve()
+    try:
+        return path.relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()   # a run outside the repository (a test, another disk)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def publish_checkpoints(paths: Mapping[str, str | Path], out_dir: str | Path | None = None, *,
+                        max_bytes: int = MAX_TOTAL_BYTES, repo: str | Path | None = None) -> dict:
+    """Write ``<role>.pt`` for each role -> checkpoint of ``paths`` and ``MANIFEST.json`` into
+    ``out_dir`` (default ``results/models``); return the manifest. Every file is built in
+    memory first: above ``max_bytes`` in total nothing is written."""
+    out_dir = Path(out_dir) if out_dir is not None else default_models_dir()
+    repo = Path(repo) if repo is not None else repo_root()
+    blobs: dict[str, bytes] = {}
+    entries: dict[str, dict] = {}
+    for role, path in paths.items():
+        path = Path(path)
+        ckpt = load_checkpoint(path)
+        commit = run_commit(path.parent)
+        buffer = io.BytesIO()
+        torch.save(published_checkpoint(ckpt, commit), buffer)
+        blobs[role] = buffer.getvalue()
+        params = sum(v.numel() for v in ckpt["state_dict"].values() if v.is_floating_point())
+        entries[role] = {"file": f"{role}.pt", "sha256": sha256_of(blobs[role]), "bytes": len(blobs[role]),
+                         "source_run": _repo_relative(path.parent, repo), "source_checkpoint": path.name,
+                         "model_name": ckpt["model_name"], "floating_values": params,
+                         "config_hash": ckpt.get("config_hash"), "source_commit": commit,
+                         "profile": ckpt.get("config", {}).get("profile")}
+    total = sum(len(b) for b in blobs.values())
+    if total > max_bytes:
+        sizes = ", ".join(f"{r} {len(b) / 1e6:.2f} MB" for r, b in blobs.items())
+        raise PublishError(f"{out_dir}: the published models would take {total / 1e6:.2f} MB "
+                           f"({sizes}), above the {max_bytes / 1e6:.2f} MB limit for committed "
+                           "models; nothing was written")
+    profiles = {e["profile"] for e in entries.values()}
+    manifest = {"format": FORMAT, "profile": profiles.pop() if len(profiles) == 1 else None,
+                "total_bytes": total, "models": entries}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for role, blob in blobs.items():
+        with atomic_file(out_dir / entries[role]["file"], "wb") as f:
+            f.write(blob)
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def publish_models(profile: str = "cpu", runs_root: str | Path | None = None,
+                   out_dir: str | Path | None = None, *, max_bytes: int = MAX_TOTAL_BYTES,
+                   repo: str | Path | None = None) -> dict:
+    """Publish the four roles the main job trained at ``profile`` (its run folders under
+    ``runs_root``, default ``runs/<profile>``); a missing role is an error saying how to train it."""
+    # viz.checkpoints finds the roles (and reads what is published): imported here, in the
+    # writer only, since the reading half of this module sits below viz/.
+    from distilkit.viz.checkpoints import ROLES, main_job_checkpoints
+
+    repo = Path(repo) if repo is not None else repo_root()
+    runs_root = Path(runs_root) if runs_root is not None else repo / "runs" / profile
+    found = main_job_checkpoints(profile, repo, runs_root=runs_root)
+    missing = [r for r in ROLES if r not in found]
+    if missing:
+        what = "; ".join(f"{r}: {ROLE_SOURCES[r]}" for r in missing)
+        raise PublishError(f"{runs_root}: no finished run of the role(s) {', '.join(missing)} ({what}); "
+                           f"train them with `distilkit reproduce --profile {profile}` "
+                           f"(`make reproduce` for the cpu profile), then publish again")
+    return publish_checkpoints({r: found[r] for r in ROLES}, out_dir, max_bytes=max_bytes, repo=repo)
+
+
+# ------------------------------------------------------------------------------ reading
+def read_manifest(models_dir: str | Path) -> dict | None:
+    """``MANIFEST.json`` of a published-models folder; None when there is none."""
+    path = Path(models_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise PublishError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise PublishError(f"{path}: has no 'models' mapping; not a published-models manifest")
+    return manifest
+
+
+def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """role -> file of the published models whose bytes match the manifest's sha256 (empty
+    without a manifest). A missing file or a mismatch is an error naming the file: a changed
+    model must not be drawn as the published one."""
+    models_dir = Path(models_dir)
+    manifest = read_manifest(models_dir)
+    if manifest is None:
+        return {}
+    out: dict[str, Path] = {}
+    for role, entry in manifest["models"].items():
+        if roles is not None and role not in roles:
+            continue
+        path = models_dir / str(entry.get("file", ""))
+        if not path.is_file():
+            raise PublishError(f"{path}: listed for {role!r} in {models_dir / MANIFEST} but missing")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry.get("sha256"):
+            raise PublishError(f"{path}: sha256 {digest} does not match {entry.get('sha256')} in "
+                               f"{models_dir / MANIFEST}; the file was changed after publishing "
+                               "(restore it with git, or publish again)")
+        out[role] = path
+    return out
+
+
+# ------------------------------------------------------------------------------ command
+EXAMPLES = """examples:
+  distilkit publish                           # runs/cpu -> results/models (after make reproduce)
+  distilkit publish --profile smoke --out /tmp/models
+"""
+
+
+def _run(args) -> int:
+    manifest = publish_models(args.profile, args.runs_root, args.out)
+    for role, e in manifest["models"].items():
+        print(f"{role:8s} {e['file']:12s} {e['bytes'] / 1e6:6.2f} MB  from {e['source_run']}")
+    where = Path(args.out or default_models_dir()) / MANIFEST
+    print(f"total {manifest['total_bytes'] / 1e6:.2f} MB -> {where}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "publish", help="the main job's four figure models, fp16, into results/models",
+        description="Write the teacher, plain, TDE-only and fully distilled student of the main "
+                    "job as compact fp16 weights-only files with a MANIFEST.json (sha256, source "
+                    "run and commit), for the visualisation notebooks of a fresh clone.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="cpu", help="the main job's profile (default: %(default)s)")
+    p.add_argument("--runs-root", default=None,
+                   help="the main job's run folders (default: runs/<profile>)")
+    p.add_argument("--out", default=None, help="where the files go (default: results/models)")
+    p.set_defaults(func=_run)
+
+
+__all__ = ["MANIFEST", "FORMAT", "MAX_TOTAL_BYTES", "PublishError", "default_models_dir",
+           "compact_state_dict", "published_checkpoint", "publish_checkpoints", "publish_models",
+           "read_manifest", "verified_models", "add_cli"]

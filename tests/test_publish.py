@@ -1,0 +1,119 @@
+"""Published models: compact fp16 files that rebuild the trained models, a manifest whose sha256
+guards them, a size limit, and clear errors for a tampered file or a missing role."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from distilkit.engine.checkpoint import load_checkpoint, load_model_from_checkpoint, load_weights_only
+from distilkit.publish import (MANIFEST, PublishError, publish_checkpoints, publish_models,
+                               verified_models)
+
+ROLES = ("teacher", "plain", "tde", "full")
+# fp16 keeps 11 significant bits (weights move by < 5e-4 relative). Measured on smoke models:
+# every output within 1.1e-3 of its largest value (coords 7e-5, visual tokens 1.1e-3); the
+# bound is a fraction of each output's largest absolute value, with 4x headroom.
+RELATIVE_BOUND = 5e-3
+
+
+@pytest.fixture(scope="module")
+def published(viz_checkpoints, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("published") / "models"
+    publish_checkpoints(viz_checkpoints, out)
+    return out
+
+
+def test_the_manifest_records_each_file_and_its_sha256(published, viz_checkpoints):
+    manifest = json.loads((published / MANIFEST).read_text())
+    assert set(manifest["models"]) == set(ROLES)
+    assert manifest["profile"] == "smoke"
+    total = 0
+    for role, entry in manifest["models"].items():
+        data = (published / entry["file"]).read_bytes()
+        assert entry["file"] == f"{role}.pt"
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data)
+        assert entry["config_hash"] == load_checkpoint(viz_checkpoints[role])["config_hash"]
+        assert entry["source_run"] == viz_checkpoints[role].parent.resolve().as_posix()
+        assert entry["source_commit"] == json.loads(
+            (viz_checkpoints[role].parent / "run.json").read_text())["git_commit"]
+        total += len(data)
+    assert manifest["total_bytes"] == total
+    assert verified_models(published) == {r: published / f"{r}.pt" for r in ROLES}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_published_file_loads_weights_only_in_fp16_and_predicts_as_the_original(
+        role, published, viz_checkpoints):
+    raw = load_weights_only(published / f"{role}.pt")          # plain containers only
+    floats = [v for v in raw["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    original = load_checkpoint(viz_checkpoints[role])
+    ints = {k for k, v in original["state_dict"].items() if not v.is_floating_point()}
+    assert all(torch.equal(raw["state_dict"][k], original["state_dict"][k]) for k in ints)
+    for key in ("model_name", "model_overrides", "config_hash", "config", "metrics"):
+        # as JSON: a metric COCOeval could not compute is NaN in both, and NaN != NaN
+        assert json.dumps(raw[key], sort_keys=True) == json.dumps(original[key], sort_keys=True), key
+
+    model, _ = load_model_from_checkpoint(published / f"{role}.pt")
+    reference, _ = load_model_from_checkpoint(viz_checkpoints[role])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    images = torch.randn(4, 3, *model.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got, want = model(images), reference(images)
+    compared = 0
+    for name in ("coords", "scores", "sigmas", "heatmaps", "kpt_tokens", "vis_tokens"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None) == (b is None), name
+        if a is None:
+            continue
+        scale = float(b.abs().max()) or 1.0
+        assert float((a - b).abs().max()) <= RELATIVE_BOUND * scale, (role, name)
+        compared += 1
+    assert compared >= 1
+
+
+def test_a_tampered_file_is_refused_naming_it(published, tmp_path):
+    copy = tmp_path / "models"
+    copy.mkdir()
+    for f in published.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    data = bytearray((copy / "tde.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "tde.pt").write_bytes(bytes(data))
+    with pytest.raises(PublishError, match=r"tde\.pt: sha256 .* does not match"):
+        verified_models(copy)
+    (copy / "tde.pt").unlink()
+    with pytest.raises(PublishError, match=r"tde\.pt: listed for 'tde' .* but missing"):
+        verified_models(copy)
+
+
+def test_above_the_size_limit_nothing_is_written(viz_checkpoints, tmp_path):
+    out = tmp_path / "models"
+    with pytest.raises(PublishError,
+                       match=r"above the 0\.10 MB limit for committed models; nothing was written"):
+        publish_checkpoints(viz_checkpoints, out, max_bytes=100_000)
+    assert not out.exists()
+
+
+def test_a_missing_role_is_named_with_how_to_train_it(tmp_path):
+    runs = tmp_path / "runs" / "cpu"
+    runs.mkdir(parents=True)
+    with pytest.raises(PublishError) as err:
+        publish_models("cpu", runs, tmp_path / "models", repo=tmp_path)
+    message = str(err.value)
+    assert all(role in message for role in ROLES)
+    assert "make reproduce" in message and str(runs) in message
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_command_reports_a_missing_role_as_an_error_line(tmp_path, capsys):
+    from distilkit.cli import main
+
+    (tmp_path / "runs").mkdir()
+    assert main(["publish", "--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "m")]) == 2
+    assert "error:" in capsys.readouterr().err

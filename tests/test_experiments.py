@@ -241,3 +241,25 @@ def test_provenance_records_exactly_the_run_provenance_keys_for_this_process_now
     assert record["device"] == device_name()
     assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?|unknown", record["git_commit"])   # "unknown" outside git
     assert before <= dt.datetime.fromisoformat(record["timestamp"]) <= after
+
+
+def test_the_main_jobs_figures_can_be_pinned_to_the_published_models(tmp_path):
+    """render_figures(models=...) hands each viz notebook the files of its roles, under the
+    parameter names the notebooks declare (a renamed parameter would silently unpin them)."""
+    import re
+
+    from distilkit.experiments.figures import FIGURE_NOTEBOOKS, ROLE_PARAMETERS, notebook_parameters
+    from distilkit.paths import notebooks_dir
+
+    models = {role: tmp_path / f"{role}.pt" for role in ROLE_PARAMETERS}
+    params = notebook_parameters("viz_heatmaps", profile="cpu", results_dir=tmp_path, threads=1, models=models)
+    assert {params[p] for p in ROLE_PARAMETERS.values()} == {str(v) for v in models.values()}
+    assert "teacher" not in notebook_parameters("report", profile="cpu", results_dir=tmp_path, threads=1,
+                                                models=models)
+    declared = set()
+    for name in FIGURE_NOTEBOOKS:
+        cell = (notebooks_dir() / f"{name}.py").read_text().split('# %% tags=["parameters"]')[1].split("# %%")[0]
+        names = set(re.findall(r"^(teacher|student_\w+)\s*=", cell, flags=re.M)) - {"student_role"}
+        assert names <= set(ROLE_PARAMETERS.values()), (name, names)
+        declared |= names
+    assert declared == set(ROLE_PARAMETERS.values())

@@ -20,11 +20,19 @@ FIGURE_NOTEBOOKS = ("report", "viz_attention", "viz_heatmaps", "viz_features", "
                     "interpret", "complexity")
 
 
-def notebook_parameters(name: str, *, profile: str, results_dir: Path, threads: int | None) -> dict:
+# The viz notebooks' parameter for each role's checkpoint (distilkit.viz.checkpoints.ROLES).
+ROLE_PARAMETERS = {"teacher": "teacher", "plain": "student_plain", "tde": "student_tde", "full": "student_full"}
+
+
+def notebook_parameters(name: str, *, profile: str, results_dir: Path, threads: int | None,
+                        models: dict[str, Path] | None = None) -> dict:
+    """Papermill parameters; ``models`` (role -> checkpoint) pins the figures to those files."""
     fig_dir = str(results_dir / "figures")
     if name == "report":
         return {"results_dir": str(results_dir), "out_dir": str(results_dir), "fig_dir": fig_dir}
     params = {"profile": profile, "out_dir": fig_dir, "threads": threads}
+    for role, path in (models or {}).items():
+        params[ROLE_PARAMETERS[role]] = str(path)
     if name == "complexity":
         params["results_dir"] = str(results_dir)
     return params
@@ -32,8 +40,9 @@ def notebook_parameters(name: str, *, profile: str, results_dir: Path, threads: 
 
 def render_figures(*, profile: str, results_dir: str | Path, runs_dir: str | Path,
                    notebooks: tuple[str, ...] = FIGURE_NOTEBOOKS, threads: int | None = None,
-                   progress: bool = True, log=print) -> dict:
-    """Execute ``notebooks`` in order; returns {"wall_s", "failures": [{"notebook", "error"}]}."""
+                   progress: bool = True, log=print, models: dict[str, Path] | None = None) -> dict:
+    """Execute ``notebooks`` in order; returns {"wall_s", "failures": [{"notebook", "error"}]}.
+    ``models``: the checkpoints the viz notebooks draw (default: what they resolve themselves)."""
     import papermill as pm
 
     results_dir, runs_dir = Path(results_dir).resolve(), Path(runs_dir).resolve()
@@ -43,7 +52,8 @@ def render_figures(*, profile: str, results_dir: str | Path, runs_dir: str | Pat
     failures = []
     t0 = time.perf_counter()
     for name in tqdm(notebooks, desc="report and figures", unit="notebook", disable=not progress):
-        params = notebook_parameters(name, profile=profile, results_dir=results_dir, threads=threads)
+        params = notebook_parameters(name, profile=profile, results_dir=results_dir, threads=threads,
+                                     models=models)
         try:
             pm.execute_notebook(str(notebook_ipynb(name, cache)), str(out_dir / f"{name}.ipynb"),
                                 parameters=params, progress_bar=False, cwd=str(notebooks_dir()),

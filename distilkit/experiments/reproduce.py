@@ -123,8 +123,9 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
     if figures and data_root is None:  # the viz notebooks read the profile's own data
         from distilkit.experiments.figures import render_figures
 
+        models = _publish(profile, summary)
         rendered = render_figures(profile=profile, results_dir=summary["results_dir"],
-                                  runs_dir=summary["runs_dir"], progress=progress)
+                                  runs_dir=summary["runs_dir"], progress=progress, models=models)
         summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
         _write_summary(out, summary)
     elif figures:  # no viz notebooks on a user's data, but the report reads only the CSVs
@@ -132,6 +133,22 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
 
         write_report(summary["results_dir"])
     return summary
+
+
+def _publish(profile: str, summary: dict) -> dict[str, Path] | None:
+    """The figure models, published compact beside the results (``distilkit.publish``), so a
+    fresh clone's notebooks show them; the figures are then drawn from those very files.
+    None (figures from the runs) when a role's run failed or the files would be too large."""
+    from distilkit.publish import PublishError, publish_models, verified_models
+
+    out = Path(summary["results_dir"]) / "models"
+    try:
+        manifest = publish_models(profile, runs_root=summary["runs_dir"], out_dir=out)
+    except PublishError as err:
+        print(f"models not published: {err}", flush=True)
+        return None
+    summary["published_models"] = {"dir": _relative(out), "total_bytes": manifest.get("total_bytes")}
+    return verified_models(out)
 
 
 def _write_summary(path: Path, summary: dict) -> None:

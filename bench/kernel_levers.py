@@ -9,7 +9,8 @@ the cpu profile (64x48 inputs, batch 16) it times a training step (forward, a lo
 output the model makes, backward, Adam step) in these variants:
 
   baseline        NCHW model and batch, Adam (torch's default, foreach)
-  channels_last   model and batch in channels-last memory format (what the trainer now does)
+  channels_last   model and batch in channels-last memory format
+  fused_adam      NCHW with Adam(fused=True)
   cl+fused_adam   channels_last with Adam(fused=True)
   cl+single_adam  channels_last with Adam(foreach=False)
 
@@ -36,6 +37,7 @@ MODELS = ("teacher-hrw48-cpu", "teacher-stemnet-cpu", "simplebaseline-r50-cpu", 
 VARIANTS = {
     "baseline": dict(channels_last=False, adam={}),
     "channels_last": dict(channels_last=True, adam={}),
+    "fused_adam": dict(channels_last=False, adam={"fused": True}),
     "cl+fused_adam": dict(channels_last=True, adam={"fused": True}),
     "cl+single_adam": dict(channels_last=True, adam={"foreach": False}),
 }

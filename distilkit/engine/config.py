@@ -13,8 +13,7 @@ from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
 # of the old behaviour are never reused as results of the new (the hash names the folder).
 #   2: L_SH / L_CS averaged over keypoints as the authors' code; L_CS masked; fair scoring of
 #      students without L_CS; torch 2.14.1; the authors' augmentation in the paper profile.
-#   3: channels_last models and batches (other conv kernels: last-bit differences); the cpu
-#      profile's probed recipe (issue 25).
+#   3: fused Adam (last-bit differences); the cpu profile's probed recipe (issue 25).
 RECIPE_VERSION = 3
 
 

@@ -61,3 +61,20 @@ def test_estimates_prefer_measured_epochs_over_the_reference():
 
 def test_stage_lines_name_the_four_stages():
     assert [stage_line(s) for s in ("data", "report")] == ["== stage 1/4: data ==", "== stage 4/4: report =="]
+
+
+def test_the_plan_shows_what_the_committed_and_the_previous_reference_took(tmp_path):
+    from distilkit.experiments.reproduce import reference_lines
+
+    def summary(folder: Path, wall_s: float, commit: str, runs: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "reproduce_summary.json").write_text(json.dumps({"wall_s": wall_s, "git_commit": commit,
+                                                                   "runs": runs}))
+
+    assert reference_lines(tmp_path) == []
+    summary(tmp_path, 6000.0, "1234567abcdef", 23)
+    summary(tmp_path / "previous_reference", 9394.1, "a891c8434cc4", 29)
+    assert reference_lines(tmp_path) == ["the committed reference (1234567, 23 runs) took 1 h 40 min for its runs",
+                                         "the previous reference (a891c84, 29 runs) took 2 h 37 min for its runs"]
+    summary(tmp_path, 9394.1, "a891c8434cc4", 29)       # one run listed once
+    assert reference_lines(tmp_path) == ["the committed reference (a891c84, 29 runs) took 2 h 37 min for its runs"]

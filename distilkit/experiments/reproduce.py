@@ -13,7 +13,7 @@ from distilkit import paths
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs
-from distilkit.experiments.progress import EpochTimes, RowWatch, plan_lines, stage_line
+from distilkit.experiments.progress import EpochTimes, RowWatch, format_duration, plan_lines, stage_line
 from distilkit.experiments.records import export_tables
 from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.profiles import get_profile
@@ -82,7 +82,28 @@ def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
                      data_root=data_root, epochs=epochs, rows=rows)
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
-    return "\n".join(plan_lines(runs, times, executor.in_flight))
+    return "\n".join(plan_lines(runs, times, executor.in_flight) + reference_lines(paths.results_dir(profile)))
+
+
+def reference_lines(results_dir: Path) -> list[str]:
+    """What the committed reference and the previous one took, beside the plan's estimate."""
+    lines, seen = [], set()
+    for label, folder in (("the committed reference", results_dir),
+                          ("the previous reference", results_dir / "previous_reference")):
+        done = _reference_wall(folder)
+        if done and done not in seen:
+            seen.add(done)
+            lines.append(f"{label} ({done[1]}, {done[2]} runs) took {format_duration(done[0])} for its runs")
+    return lines
+
+
+def _reference_wall(results_dir: Path) -> tuple[float, str, int] | None:
+    """(runs wall seconds, commit, number of runs) of a reference's summary, if it has one."""
+    try:
+        summary = json.loads((Path(results_dir) / "reproduce_summary.json").read_text())
+        return float(summary["wall_s"]), str(summary.get("git_commit", "?"))[:7], int(summary["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,

@@ -214,8 +214,9 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
     if config.init_backbone:
         from distilkit.weights import load_backbone
         load_backbone(model, config.init_backbone, verbose=info.is_main)
-    # NCHW, not channels_last: here it measured 0.95-1.02x on most models (bench/kernel_levers.py),
-    # and a checkpoint must evaluate later to the bits its run reported
+    # NCHW, not channels_last: 0.86-1.14x a step across the models and repeated runs of
+    # bench/kernel_levers.py, within this machine's noise; and a checkpoint must evaluate later
+    # to the bits its run reported
     model = model.to(device)
     teacher: FrozenTeacher | None = load_teacher(config.teacher, device) if config.teacher else None
     if teacher is not None and not config.losses.distills:

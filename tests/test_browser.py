@@ -1,6 +1,8 @@
 """A researcher's first hour, in a real browser: JupyterLab (started as ``make lab`` starts it)
 opens a ``.py`` notebook as a notebook on a plain open, opens an executed run record, and runs
-all cells of a smoke visualization notebook with no error and its figures drawn.
+all cells of a visualization notebook with its defaults, as a fresh clone has it: no error, its
+figures drawn, and, where ``runs/cpu`` holds no main-job models, the published reference models of
+``results/models`` (one line naming their commit, no untrained banner).
 
 Debian's Chromium and its driver drive it (``.ci/run`` installs them). Without them the test is
 skipped with the command that installs them. Screenshots land in ``runs/browser_test/`` (or
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from distilkit.viz.checkpoints import main_job_checkpoints
+from distilkit.viz.session import UNTRAINED_BANNER
 from lab_server import REPO, lab_server
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -100,7 +104,7 @@ def test_a_py_notebook_opens_as_a_notebook_and_a_run_record_opens(browser, works
         assert _wait(browser, ".jp-NotebookPanel .jp-RenderedImage img")   # its learning curves
 
 
-def test_run_all_of_a_smoke_viz_notebook_renders_its_figures_without_error(
+def test_run_all_of_a_viz_notebook_renders_the_published_models_without_error(
         browser, workspace, tmp_path, artifacts, smoke_root):
     with lab_server(workspace, tmp_path, env={"OMP_NUM_THREADS": "1"}) as lab:   # DISTILKIT_DATA: smoke_root
         browser.get(lab.url("notebooks/viz_heatmaps.py"))
@@ -120,3 +124,8 @@ def test_run_all_of_a_smoke_viz_notebook_renders_its_figures_without_error(
         assert all("[*]" not in p and p.strip() not in ("", "[ ]:") for p in prompts), prompts
         images = browser.find_elements("css selector", ".jp-RenderedImage img")
         assert images and all(int(img.get_attribute("naturalWidth") or 0) > 100 for img in images)
+        shown = " ".join(o.get_attribute("textContent") or "" for o in browser.find_elements(
+            "css selector", ".jp-NotebookPanel .jp-OutputArea-output"))
+    assert UNTRAINED_BANNER not in shown
+    if not main_job_checkpoints("cpu", REPO):      # a fresh clone: the committed models are drawn
+        assert "published reference models (teacher, full)" in shown, shown[:500]

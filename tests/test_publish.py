@@ -2,18 +2,19 @@
 guards them, a size limit, and clear errors for a tampered file or a missing role."""
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from distilkit.engine.checkpoint import load_checkpoint, load_model_from_checkpoint, load_weights_only
+from distilkit.experiments.report_previous import read_rows
 from distilkit.publish import (MANIFEST, MAX_TOTAL_BYTES, PublishError, publish_checkpoints,
-                               publish_models, verified_models)
+                               publish_models, read_manifest, verified_models)
 
 ROLES = ("teacher", "plain", "tde", "full")
 # fp16 keeps 11 significant bits (weights move by < 5e-4 relative). Measured on smoke models:
@@ -122,31 +123,23 @@ def test_the_command_reports_a_missing_role_as_an_error_line(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def _reference_rows() -> dict[str, dict]:
-    """Run folder name -> its row in the committed reference's CSVs."""
-    rows = {}
-    for name in ("teachers.csv", "table4.csv", "table5.csv", "table6.csv"):
-        with open(RESULTS / name, newline="") as f:
-            rows.update({Path(r["run_dir"]).name: r for r in csv.DictReader(f)})
-    return rows
-
-
 def test_the_committed_models_are_the_reference_runs_figure_models():
     """results/models, what a fresh clone's viz notebooks load: the four roles, each file matching
     its sha256, under the size limit in all, trained by the committed reference (its commit; the
     AP stored in each file is its run's row in the committed CSVs), and each rebuilds a model
     whose predictions (coordinates, or the teacher's heatmaps) are finite, one per keypoint."""
     folder = RESULTS / "models"
-    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest = read_manifest(folder)
     files = verified_models(folder, ROLES)
     assert set(files) == set(ROLES) and manifest["profile"] == "cpu"
     assert manifest["total_bytes"] == sum(p.stat().st_size for p in files.values()) <= MAX_TOTAL_BYTES
     summary = json.loads((RESULTS / "reproduce_summary.json").read_text())
-    rows = _reference_rows()
+    rows = read_rows(RESULTS)
+    rows = rows.set_index(rows["run_dir"].map(lambda d: Path(d).name))
     for role, entry in manifest["models"].items():
         assert entry["source_commit"] == summary["git_commit"], role
-        row = rows[Path(entry["source_run"]).name]
-        assert row["config_hash"] == entry["config_hash"] and row["error"] == "", role
+        row = rows.loc[[Path(entry["source_run"]).name]].iloc[0]   # a run in Tables 4 and 5: same row
+        assert row["config_hash"] == entry["config_hash"] and pd.isna(row["error"]), role
         stored = load_weights_only(files[role])["metrics"]
         assert math.isclose(stored["AP"], float(row["AP"]), rel_tol=1e-5, abs_tol=1e-9), role
         model, _ = load_model_from_checkpoint(files[role])

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="teacher_store_bench_") as tmp:
         work, store = Path(tmp), Path(tmp) / "store"
         writer = _row(work, "writer", args, store)
-        files = list(store.glob("*/epoch_*.pt"))
+        files = list(store.glob("*/epoch_*.bin"))
         store_bytes = sum(f.stat().st_size for f in files)
         live, read = [], []
         for r in range(args.rounds):

@@ -260,7 +260,8 @@ def _teacher_outputs(config: TrainConfig, teacher: FrozenTeacher, data: RunData,
         augment=dataclasses.asdict(data.train_set.aug), input_size=tuple(data.train_set.input_size),
         max_train_instances=len(data.train_set), torch_version=torch.__version__,
         threads=torch.get_num_threads(), device_type=device.type)
-    return TeacherOutputs(teacher, store_folder(config.teacher_store, config.teacher, identity))
+    return TeacherOutputs(teacher, store_folder(config.teacher_store, config.teacher, identity),
+                          batches_per_epoch=len(loader))
 
 
 def _resume_or_start(run: _Run) -> None:

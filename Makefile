@@ -22,16 +22,21 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -x --durations=15
 
-# flags for distilkit reproduce, e.g. make reproduce ARGS="--tables 4 --rows none all"
+# flags for distilkit reproduce (or jupyter lab), e.g. make reproduce ARGS="--tables 4 --rows none all"
 ARGS ?=
 
 reproduce: $(STAMP)
 	$(BIN)/distilkit reproduce --profile cpu $(ARGS)
 
 # JupyterLab at the repository root (notebooks/, runs/, results/ in its file browser), with the
-# kit's settings (jupyter/overrides.json: a double-clicked .py notebook opens as a notebook)
+# kit's settings (jupyter/overrides.json: a double-clicked .py notebook opens as a notebook).
+# ARGS go to jupyter lab, e.g. make lab ARGS="--no-browser --port=8899 --ServerApp.token=secret".
+# As root (containers, CI) it adds --allow-root, which jupyter otherwise demands. LAB_ROOT: the
+# folder it serves.
+LAB_ROOT ?= $(CURDIR)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.app_settings_dir="$(CURDIR)/jupyter"
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_ROOT)" --LabApp.app_settings_dir="$(CURDIR)/jupyter" \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 clean-runs:
 	rm -rf runs/

@@ -1,4 +1,4 @@
-"""A JupyterLab server on 127.0.0.1 for the tests: started in a folder, with the kit's settings,
+"""A JupyterLab server on 127.0.0.1 for the tests, started by ``make lab``: in a folder, with the kit's settings,
 its runtime and user config kept in the test's own temporary folder, stopped afterwards."""
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -43,30 +44,37 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def lab_server(root: Path, scratch: Path, env: dict | None = None):
-    """JupyterLab serving ``root`` with the kit's settings (``jupyter/overrides.json``), as
-    ``make lab`` starts it."""
+    """JupyterLab serving ``root``, started by ``make lab`` (the README's command, which adds
+    ``--allow-root`` as root) with the port and token passed through its ``ARGS`` and the folder as ``LAB_ROOT``."""
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, **(env or {}), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
            "JUPYTER_CONFIG_DIR": str(scratch / "config"), "JUPYTER_DATA_DIR": str(scratch / "data")}
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-           f"--LabApp.app_settings_dir={REPO / 'jupyter'}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI runs as root
-        cmd.append("--allow-root")
+    lab_args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+                f"--ServerApp.token={token}")
+    # -o: the venv running the tests is the one to use, whatever the stamp's age
+    cmd = ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed", "lab",
+           f"BIN={Path(sys.executable).parent}", f"LAB_ROOT={root}", f"ARGS={lab_args}"]
     log_path = scratch / "lab.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=scratch)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=scratch,
+                                start_new_session=True)   # make and jupyter stop together
     lab = Lab(f"http://127.0.0.1:{port}", token)
     try:
         _wait_until_up(proc, lab, log_path)
         yield lab
     finally:
-        proc.terminate()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=wait_s)
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+            continue
 
 
 def _wait_until_up(proc, lab: Lab, log_path: Path) -> None:

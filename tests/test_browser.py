@@ -1,4 +1,4 @@
-"""A researcher's first hour, in a real browser: JupyterLab (started as ``make lab`` starts it)
+"""A researcher's first hour, in a real browser: JupyterLab (started by ``make lab``, as root where CI runs)
 opens a ``.py`` notebook as a notebook on a plain open, opens an executed run record, and runs
 all cells of a visualization notebook with its defaults, as a fresh clone has it: no error, its
 figures drawn, and, where ``runs/cpu`` holds no main-job models, the published reference models of

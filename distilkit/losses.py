@@ -16,6 +16,8 @@ from distilkit.codecs import simulated_heatmaps
 from distilkit.outputs import PoseOutput
 
 RegLoss = Literal["smooth_l1", "l1"]
+ShMode = Literal["authors", "masked"]
+SH_MODES = ("authors", "masked")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class LossConfig:
     alpha_sh: float = 1.0
     alpha_cs: float = 1e-2
     alpha_reg: float = 1.0
+    sh_mode: ShMode = "authors"      # L_SH as the authors' code computes it, or masked per sample
+
+    def __post_init__(self):
+        if self.sh_mode not in SH_MODES:
+            raise ValueError(f"sh_mode must be one of {SH_MODES}, got {self.sh_mode!r}")
 
     @property
     def distills(self) -> bool:
@@ -50,7 +57,8 @@ class LossConfig:
         return "+".join(names) or "none"
 
 
-def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1") -> LossConfig:
+def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1",
+                        sh_mode: ShMode = "authors") -> LossConfig:
     """``"reg,kt,vt,sh,cs"`` (or ``switches()``' ``"reg+kt"``) -> LossConfig. Unknown names are
     an error, not ignored."""
     names = {t.strip() for t in text.replace("+", ",").split(",") if t.strip() and t.strip() != "none"}
@@ -59,7 +67,8 @@ def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1") -> LossCo
     if unknown:
         raise ValueError(f"unknown loss switch(es) {sorted(unknown)}; known: {sorted(known)}")
     return LossConfig(reg="reg" in names, kt="kt" in names, vt="vt" in names, sh="sh" in names,
-                      cs="cs" in names, heatmap="heatmap" in names, reg_loss=reg_loss)
+                      cs="cs" in names, heatmap="heatmap" in names, reg_loss=reg_loss,
+                      sh_mode=sh_mode)
 
 
 def regression_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -108,21 +117,35 @@ def gaussian_window_on_grid(coords: torch.Tensor, sigmas: torch.Tensor,
 
 
 def simulated_heatmap_loss(coords: torch.Tensor, sigmas: torch.Tensor,
-                           teacher_heatmaps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """L_SH (Eq. 5): MSE between simulated and teacher heatmaps, mean over N, K, H and W.
+                           teacher_heatmaps: torch.Tensor, weight: torch.Tensor,
+                           mode: ShMode = "authors") -> torch.Tensor:
+    """L_SH (Eq. 5): squared error between simulated and teacher heatmaps.
 
     coords (N, K, 2) normalised, sigmas (N, K, 2) heatmap px, teacher_heatmaps (N, K, H, W),
-    weight (N, K). Eq. 5 sums over keypoints; the authors' code (MMPose's JointsMSELoss with
-    target weights) averages over them, and their numbers came from the code: the mean keeps
-    the paper's alpha_3 = 1 at the scale it was tuned for. Each term is weighted by the
-    keypoint's weight times ``gaussian_window_on_grid``, per sample and keypoint (the authors'
-    code broadcast one sample's mask across the batch; see docs/DEVIATIONS.md).
+    weight (N, K). With m = weight * ``gaussian_window_on_grid`` (their target weight):
+
+    * ``"authors"``: mean_k [ mean_i(m_ik^2) * mean_{j,h,w} (S_jk - T_jk)^2 ], S zero where
+      its window misses the grid. Their Reg2HMLoss hands MMPose 0.x's JointsMSELoss an
+      (N, K, 1, 1) weight, which broadcasts against each keypoint's (N, H*W) maps to
+      (N, N, H*W): unlabelled keypoints are still pulled towards the teacher. The paper's
+      numbers came from this objective.
+    * ``"masked"``: mean over N, K, H, W of m * (S - T)^2, each sample masked by its own m.
+
+    Eq. 5 sums over keypoints; both modes average over them, as the authors' code does (the
+    mean keeps alpha_3 = 1 at the scale it was tuned for). docs/DEVIATIONS.md.
     """
     n, k, h, w = teacher_heatmaps.shape
-    simulated = simulated_heatmaps(coords, sigmas, (h, w))                 # (N, K, H, W)
-    mask = weight * gaussian_window_on_grid(coords, sigmas, (h, w))         # (N, K)
-    per_keypoint = (simulated - teacher_heatmaps.detach()).pow(2).mean(dim=(2, 3))  # (N, K)
-    return (per_keypoint * mask).mean()
+    window = gaussian_window_on_grid(coords, sigmas, (h, w))                # (N, K)
+    simulated = simulated_heatmaps(coords, sigmas, (h, w))                   # (N, K, H, W)
+    mask = weight * window
+    target = teacher_heatmaps.detach()
+    if mode == "masked":
+        per_keypoint = (simulated - target).pow(2).mean(dim=(2, 3))          # (N, K)
+        return (per_keypoint * mask).mean()
+    if mode == "authors":
+        unmasked = (simulated * window[..., None, None] - target).pow(2).mean(dim=(0, 2, 3))  # (K,)
+        return (mask.pow(2).mean(dim=0) * unmasked).mean()
+    raise ValueError(f"mode must be one of {SH_MODES}, got {mode!r}")
 
 
 def teacher_value_at(coords: torch.Tensor, teacher_heatmaps: torch.Tensor) -> torch.Tensor:
@@ -179,7 +202,7 @@ def compute_losses(out: PoseOutput, batch: dict, config: LossConfig,
             terms["vt"] = config.alpha_vt * token_loss(out.vis_tokens, teacher.vis_tokens)
         if config.sh:
             terms["sh"] = config.alpha_sh * simulated_heatmap_loss(
-                out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"])
+                out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"], mode=config.sh_mode)
         if config.cs:
             terms["cs"] = config.alpha_cs * confidence_loss(out.coords, out.scores, teacher.heatmaps,
                                                             batch["coord_weights"])

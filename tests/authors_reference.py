@@ -159,3 +159,35 @@ def authors_like(kit_model, *, seed: int = 0) -> AuthorsModel:
 
 def _shape(m: nn.Module) -> tuple:
     return (m.normalized_shape[0],) if isinstance(m, nn.LayerNorm) else (m.in_features, m.out_features)
+
+
+def authors_simulated_heatmap_loss(coords: torch.Tensor, sigmas: torch.Tensor, teacher: torch.Tensor,
+                                   target_weight: torch.Tensor) -> torch.Tensor:
+    """Their ``Reg2HMLoss(encoding='MSRA', unbiased_encoding=True, use_target_weight=True)``
+    feeding MMPose 0.x's ``JointsMSELoss``, step by step as their code runs it.
+
+    coords (N, K, 2) normalised, sigmas (N, K, 2), teacher (N, K, H, W); target_weight (N, K):
+    the first column of their regression target weight (visible and inside the crop).
+    """
+    n, k, h, w = teacher.shape
+    mu_x, mu_y = coords[..., 0] * w, coords[..., 1] * h
+    sx, sy = sigmas[..., 0], sigmas[..., 1]
+    # any part of the 3-sigma window on the grid (their ul/br test), as an integer mask
+    on_grid = ((mu_x - 3 * sx < w) & (mu_y - 3 * sy < h)
+               & (mu_x + 3 * sx + 1 >= 0) & (mu_y + 3 * sy + 1 >= 0)).long()
+    weight = target_weight * on_grid
+    xs = torch.arange(w, dtype=torch.float32).reshape(1, 1, 1, w)
+    ys = torch.arange(h, dtype=torch.float32).reshape(1, 1, h, 1)
+    exponent = ((xs - mu_x[..., None, None]) ** 2 / (sx[..., None, None] ** 2 + 1e-9)
+                + (ys - mu_y[..., None, None]) ** 2 / (sy[..., None, None] ** 2 + 1e-9))
+    simulated = torch.exp(-0.5 * exponent) * on_grid.reshape(n, k, 1, 1)
+    weight_4d = weight.unsqueeze(-1).unsqueeze(-1)            # (N, K, 1, 1), as they pass it
+    # JointsMSELoss: one nn.MSELoss (mean) per joint on (N, H*W) slices, times weight[:, j]
+    pred_per_joint = simulated.reshape(n, k, -1).split(1, 1)
+    gt_per_joint = teacher.reshape(n, k, -1).split(1, 1)
+    total = 0.0
+    for j in range(k):
+        pred_j, gt_j = pred_per_joint[j].squeeze(1), gt_per_joint[j].squeeze(1)   # (N, H*W)
+        w_j = weight_4d[:, j]                                                     # (N, 1, 1)
+        total = total + F.mse_loss(pred_j * w_j, gt_j * w_j)   # broadcasts to (N, N, H*W)
+    return total / k

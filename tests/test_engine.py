@@ -162,6 +162,16 @@ def test_an_epochs_override_is_the_same_experiment_as_the_schedule_it_resolves_t
     assert TrainConfig(out_dir="c", profile=profile, epochs=native + 1).hash() != plain.hash()
 
 
+@pytest.mark.parametrize("switches, sh_mode_counts", [("reg", False), ("reg,kt,vt,cs", False),
+                                                    ("reg,sh", True), ("reg,kt,vt,sh,cs", True)])
+def test_sh_mode_is_part_of_the_experiment_only_where_l_sh_is_on(switches, sh_mode_counts):
+    from distilkit.losses import parse_loss_switches
+    authors, masked = (TrainConfig(out_dir="a", profile="smoke", losses=parse_loss_switches(switches, sh_mode=m))
+                       for m in ("authors", "masked"))
+    assert (authors.hash() != masked.hash()) is sh_mode_counts
+    assert ("sh_mode" in authors._identity()["losses"]) is sh_mode_counts
+
+
 def test_cli_teacher_to_distilled_student_end_to_end(tmp_path, smoke_root, smoke_teacher):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "distilkit.cli"]

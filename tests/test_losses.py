@@ -43,25 +43,82 @@ def test_token_loss_is_mse_and_needs_equal_layout():
         token_loss(s, torch.randn(2, 17, 4))
 
 
-def test_simulated_heatmap_loss_by_hand_and_masked_per_sample():
+def _tiny_sh_batch():
+    """Two samples, one keypoint on a 6x5 grid; sample 1's keypoint is unlabelled."""
     h, w = 6, 5
     coords = torch.tensor([[[0.4, 0.5]], [[0.2, 0.3]]])           # (N=2, K=1, 2)
     sigmas = torch.full((2, 1, 2), 1.5)
-    teacher = torch.rand(2, 1, h, w)
+    teacher = torch.rand(2, 1, h, w, generator=torch.Generator().manual_seed(0))
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
                             indexing="ij")
-    expected = []
+    per_sample = []                 # mean over H, W of (S_n - T_n)^2, S by Eq. 2 written out
     for n in range(2):
         mx, my = coords[n, 0, 0] * w, coords[n, 0, 1] * h
         sim = torch.exp(-0.5 * ((xs - mx) ** 2 / 1.5 ** 2 + (ys - my) ** 2 / 1.5 ** 2))
-        expected.append(((sim - teacher[n, 0]) ** 2).mean())
-    weight = torch.tensor([[1.0], [0.0]])
-    got = simulated_heatmap_loss(coords, sigmas, teacher, weight)
-    # sample 1 is masked out: only sample 0 counts, averaged over the batch of 2
-    assert got.item() == pytest.approx(expected[0].item() / 2, rel=1e-5)
-    # the authors' broadcast bug would have used sample 0's mask for every sample
-    both = simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(2, 1))
-    assert both.item() == pytest.approx((expected[0] + expected[1]).item() / 2, rel=1e-5)
+        per_sample.append(((sim - teacher[n, 0]) ** 2).mean().item())
+    return coords, sigmas, teacher, torch.tensor([[1.0], [0.0]]), per_sample
+
+
+@pytest.mark.parametrize("mode", ["authors", "masked"])
+def test_simulated_heatmap_loss_by_hand(mode):
+    coords, sigmas, teacher, weight, (e0, e1) = _tiny_sh_batch()
+    # authors: mean_i(w_i^2) * mean_j(e_j) = (1 + 0)/2 * (e0 + e1)/2, the unlabelled sample included;
+    # masked:  mean_i(w_i * e_i) = (e0 + 0)/2
+    expected = {"authors": 0.5 * (e0 + e1) / 2, "masked": e0 / 2}[mode]
+    got = simulated_heatmap_loss(coords, sigmas, teacher, weight, mode=mode)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    # all labelled: both modes are the plain mean over N, K, H, W
+    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(2, 1), mode=mode).item() == \
+        pytest.approx((e0 + e1) / 2, rel=1e-5)
+
+
+def test_simulated_heatmap_loss_rejects_an_unknown_mode():
+    coords, sigmas, teacher, weight, _ = _tiny_sh_batch()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        simulated_heatmap_loss(coords, sigmas, teacher, weight, mode="broadcast")
+    with pytest.raises(ValueError, match="sh_mode must be one of"):
+        LossConfig(sh=True, sh_mode="broadcast")
+
+
+def _batch_with_unlabelled_keypoints(n=4, k=5, h=8, w=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coords = torch.rand(n, k, 2, generator=g) * 0.9 + 0.05
+    coords[2, 1] = torch.tensor([3.0, 0.5])       # its 3-sigma window lies right of the grid
+    coords[3, 4] = torch.tensor([-0.2, 0.4])      # outside the crop but its window reaches in
+    sigmas = torch.rand(n, k, 2, generator=g) + 0.8
+    teacher = torch.rand(n, k, h, w, generator=g)
+    weight = (torch.rand(n, k, generator=g) > 0.33).float()   # about a third unlabelled, as on COCO
+    weight[3, 4] = 0.0
+    return coords, sigmas, teacher, weight
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_authors_mode_is_their_reg2hm_loss_on_a_batch_with_unlabelled_keypoints(seed):
+    from authors_reference import authors_simulated_heatmap_loss
+
+    coords, sigmas, teacher, weight = _batch_with_unlabelled_keypoints(seed=seed)
+    assert (weight == 0).any() and (weight == 1).any()
+    ours_c, ours_s = coords.clone().requires_grad_(), sigmas.clone().requires_grad_()
+    theirs_c, theirs_s = coords.clone().requires_grad_(), sigmas.clone().requires_grad_()
+    ours = simulated_heatmap_loss(ours_c, ours_s, teacher, weight, mode="authors")
+    theirs = authors_simulated_heatmap_loss(theirs_c, theirs_s, teacher, weight)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    ours.backward()
+    theirs.backward()
+    assert torch.allclose(ours_c.grad, theirs_c.grad, rtol=1e-4, atol=1e-9)
+    assert torch.allclose(ours_s.grad, theirs_s.grad, rtol=1e-4, atol=1e-9)
+    masked = simulated_heatmap_loss(coords, sigmas, teacher, weight, mode="masked")
+    assert masked.item() != pytest.approx(theirs.item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("mode, pulled", [("authors", True), ("masked", False)])
+def test_only_the_authors_mode_pulls_unlabelled_keypoints_towards_the_teacher(mode, pulled):
+    coords, sigmas, teacher, weight = _batch_with_unlabelled_keypoints()
+    coords.requires_grad_()
+    simulated_heatmap_loss(coords, sigmas, teacher, weight, mode=mode).backward()
+    unlabelled_on_grid = (weight == 0) & (gaussian_window_on_grid(coords, sigmas, (8, 6)) == 1)
+    grad = coords.grad.abs().sum(-1)[unlabelled_on_grid]
+    assert bool((grad > 0).all()) is pulled and bool((grad == 0).all()) is not pulled
 
 
 def test_confidence_loss_reads_teacher_at_rounded_location():
@@ -76,29 +133,32 @@ def test_confidence_loss_reads_teacher_at_rounded_location():
     assert confidence_loss(coords, scores, teacher, torch.tensor([[0.0, 1.0]])).item() == pytest.approx(0.3 / 2)
 
 
-def test_l_sh_and_l_cs_average_over_keypoints_as_the_authors_code_does():
+@pytest.mark.parametrize("mode", ["authors", "masked"])
+def test_l_sh_and_l_cs_average_over_keypoints_as_the_authors_code_does(mode):
     """Eq. 5 and 6 print a sum over the K keypoints; the authors' losses average over them."""
     n, k, h, w = 3, 17, 8, 6
     coords, sigmas = torch.rand(n, k, 2) * 0.8 + 0.1, torch.rand(n, k, 2) + 1
     teacher, scores = torch.rand(n, k, h, w), torch.rand(n, k)
     sim = simulated_heatmaps(coords, sigmas, (h, w))
     summed_sh = ((sim - teacher) ** 2).mean(dim=(2, 3)).sum(dim=1).mean()
-    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(n, k)).item() == pytest.approx(
-        summed_sh.item() / k, rel=1e-5)
+    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(n, k), mode=mode).item() == \
+        pytest.approx(summed_sh.item() / k, rel=1e-5)
     summed_cs = (teacher_value_at(coords, teacher) - scores).abs().sum(dim=1).mean()
     assert confidence_loss(coords, scores, teacher, torch.ones(n, k)).item() == pytest.approx(
         summed_cs.item() / k, rel=1e-5)
 
 
-def test_l_sh_drops_a_prediction_whose_gaussian_window_misses_the_grid():
+@pytest.mark.parametrize("mode", ["authors", "masked"])
+def test_l_sh_drops_a_prediction_whose_gaussian_window_misses_the_grid(mode):
     h, w = 6, 5
     sigmas = torch.full((1, 2, 2), 1.0)
     coords = torch.tensor([[[0.5, 0.5], [2.0, 0.5]]])      # keypoint 1: 3 sigma window right of the grid
     assert gaussian_window_on_grid(coords, sigmas, (h, w)).tolist() == [[1.0, 0.0]]
     teacher = torch.rand(1, 2, h, w)
-    only_first = simulated_heatmap_loss(coords[:, :1], sigmas[:, :1], teacher[:, :1], torch.ones(1, 1))
-    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(1, 2)).item() == pytest.approx(
-        only_first.item() / 2, rel=1e-6)
+    only_first = simulated_heatmap_loss(coords[:, :1], sigmas[:, :1], teacher[:, :1], torch.ones(1, 1),
+                                        mode=mode)
+    assert simulated_heatmap_loss(coords, sigmas, teacher, torch.ones(1, 2), mode=mode).item() == \
+        pytest.approx(only_first.item() / 2, rel=1e-6)
 
 
 def test_heatmap_mse_weighted():
@@ -131,6 +191,17 @@ def test_compute_losses_weights_each_term(switches):
             1e-2 * confidence_loss(student.coords, student.scores, teacher.heatmaps,
                                    batch["coord_weights"]).item())
     assert all(math.isfinite(v.item()) for v in terms.values())
+
+
+@pytest.mark.parametrize("sh_mode", ["authors", "masked"])
+def test_compute_losses_computes_l_sh_in_the_configured_mode(sh_mode):
+    student, teacher, batch = _fake_outputs()
+    batch["coord_weights"][0, :5] = 0.0
+    terms = compute_losses(student, batch, parse_loss_switches("reg,sh", sh_mode=sh_mode), teacher)
+    expected = simulated_heatmap_loss(student.coords, student.sigmas, teacher.heatmaps,
+                                      batch["coord_weights"], mode=sh_mode)
+    assert terms["sh"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert LossConfig().sh_mode == "authors"
 
 
 def test_unknown_switch_and_missing_teacher_are_errors():

@@ -49,7 +49,7 @@ def _train(args: argparse.Namespace) -> int:
     from distilkit.engine import NonFiniteLossError, TrainConfig, fit
     from distilkit.losses import parse_loss_switches
 
-    losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss)
+    losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss, sh_mode=args.sh_mode)
     config = TrainConfig(
         out_dir=args.out, model=args.model, profile=args.profile, losses=losses,
         teacher=args.teacher, init_backbone=args.init_backbone, seed=args.seed, epochs=args.epochs,
@@ -103,6 +103,9 @@ def add_cli(subparsers) -> None:
                    help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers)")
     p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1",
                    help="the students' coordinate loss (the paper's smooth L1, or the L1 control)")
+    p.add_argument("--sh-mode", choices=("authors", "masked"), default="authors",
+                   help="L_SH as the authors' code computes it (their weight broadcasts over the batch, "
+                        "so unlabelled keypoints still learn from the teacher) or masked per sample")
     p.add_argument("--seed", type=int, default=0, help="run seed (weights, shuffling, augmentation)")
     p.add_argument("--epochs", type=int, help="override the profile's schedule (its decay scales along)")
     p.add_argument("--batch-size", type=int, help="override the profile's batch size")

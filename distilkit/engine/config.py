@@ -95,6 +95,8 @@ class TrainConfig:
         d = self.to_dict()
         for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store"):
             d.pop(key, None)
+        if not self.losses.sh:
+            d["losses"].pop("sh_mode")  # it changes nothing without L_SH: those rows keep their hashes
         if not d.get("compile"):
             d.pop("compile", None)     # compiled kernels change numerics; eager runs keep their hashes
         # the teacher and initial weights enter by their file names only, so moving a run folder

@@ -134,7 +134,7 @@ def simulated_heatmap_loss(coords: torch.Tensor, sigmas: torch.Tensor,
     Eq. 5 sums over keypoints; both modes average over them, as the authors' code does (the
     mean keeps alpha_3 = 1 at the scale it was tuned for). docs/DEVIATIONS.md.
     """
-    n, k, h, w = teacher_heatmaps.shape
+    h, w = teacher_heatmaps.shape[-2:]
     window = gaussian_window_on_grid(coords, sigmas, (h, w))                # (N, K)
     simulated = simulated_heatmaps(coords, sigmas, (h, w))                   # (N, K, H, W)
     mask = weight * window

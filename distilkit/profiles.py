@@ -46,6 +46,9 @@ class Profile:
     heatmap_sigma: float = 2.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     teacher_augment: AugmentConfig | None = None    # heatmap teachers' own recipe; None: ``augment``
+    # Heatmap teachers evaluated, and their best checkpoint chosen, with DARK decoding (the
+    # authors' teacher configs: post_process='unbiased', modulate_kernel=11).
+    dark_teacher_selection: bool = False
 
     def augment_for(self, *, teacher: bool) -> AugmentConfig:
         """The augmentation a run trains with: teachers may have their own configs' factors."""
@@ -108,6 +111,7 @@ PAPER = Profile(
     teacher_augment=AugmentConfig(rotation=40.0, scale_factor=0.5, rot_prob=0.6, half_body_prob=0.3,
                                   flip_prob=0.5, hrnet_draws=True),
     eval_every=10,   # as the authors' configs: COCO evaluation every 10 epochs and at the end
+    dark_teacher_selection=True,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from distilkit.data.transforms import AugmentConfig, sample_augmentation, sample_scale_rotation
-from distilkit.engine.evaluate import Predictions, evaluate_predictions, kpt_score_source
+from distilkit.data.transforms import (
+    sample_augmentation,
+    sample_scale_rotation,
+)
+from distilkit.engine import TrainConfig, fit
+from distilkit.engine.evaluate import (
+    Predictions,
+    evaluate_predictions,
+    kpt_score_source,
+)
 from distilkit.losses import LossConfig
 from distilkit.models import build_model
-from distilkit.profiles import PAPER, get_profile
+from distilkit.profiles import PAPER, PROFILES, get_profile
 
 N_DRAWS = 100_000
 
@@ -94,6 +103,31 @@ def test_paper_teachers_use_their_own_configs_factors():
 
 def test_paper_profile_evaluates_every_10_epochs():
     assert PAPER.eval_every == 10
+
+
+TEACHER, STUDENT = LossConfig(reg=False, heatmap=True), LossConfig(kt=True, vt=True, sh=True, cs=True)
+
+
+@pytest.mark.parametrize("profile, losses, dark", [
+    ("paper", TEACHER, True), ("paper", STUDENT, False), ("cpu", TEACHER, False), ("smoke", TEACHER, False)])
+def test_paper_heatmap_teachers_are_evaluated_and_selected_with_dark(profile, losses, dark):
+    config = TrainConfig(out_dir=".", model="teacher-hrw48", profile=profile, losses=losses,
+                         data_root="/coco" if profile == "paper" else None)
+    assert config.eval_dark() is dark
+    assert ("dark" in config._identity() and config._identity()["dark"]) is dark   # cpu hashes kept
+
+
+def test_a_profile_that_selects_teachers_with_dark_scores_every_evaluation_with_it(
+        tmp_path, smoke_root, monkeypatch):
+    from distilkit.engine import trainer
+
+    monkeypatch.setitem(PROFILES, "smoke", replace(PROFILES["smoke"], dark_teacher_selection=True))
+    calls, real = [], trainer.evaluate_model
+    monkeypatch.setattr(trainer, "evaluate_model", lambda *a, **kw: calls.append(kw["dark"]) or real(*a, **kw))
+    final = fit(TrainConfig(out_dir=str(tmp_path), model="teacher-hrw48", profile="smoke", losses=TEACHER,
+                            data_root=str(smoke_root), epochs=1, max_train_instances=32, progress=False))
+    assert calls == [True]                    # one evaluation, with DARK; no second pass for AP_dark
+    assert final["AP_dark"] == final["AP"]
 
 
 @pytest.mark.parametrize("model, losses, expected", [

@@ -84,3 +84,18 @@ def flip_regression_output(coords: torch.Tensor, scores: torch.Tensor | None,
     out_scores = None if scores is None else scores.index_select(-1, idx)
     out_sigmas = None if sigmas is None else sigmas.index_select(-2, idx)
     return out_coords, out_scores, out_sigmas
+
+
+def flip_regression_output_as_authors(coords: torch.Tensor, scores: torch.Tensor,
+                                      flip_index: Sequence[int] = FLIP_INDEX
+                                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' flip-back of a regression student (MMPose 0.x ``fliplr_regression``,
+    static centre 0.5), for ``distilkit eval --authors-eval``.
+
+    Coords: left/right swapped and x' = 1 - x (the 1/W bias ``flip_coords`` avoids). Scores:
+    returned as predicted, not swapped, so averaging them with the unflipped pass mixes each
+    keypoint's score with its mirror partner's, as their test pipeline does.
+    """
+    out = coords.index_select(-2, _index(flip_index, coords.device)).clone()
+    out[..., 0] = 1.0 - out[..., 0]
+    return out, scores

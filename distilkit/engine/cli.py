@@ -31,6 +31,7 @@ TRAIN_EXAMPLES = """examples:
 EVAL_EXAMPLES = """examples:
   distilkit eval --checkpoint runs/s/best.pt                    # on the data the run trained on
   distilkit eval --checkpoint teacher.pt --data-root /data/coco --dark
+  distilkit eval --checkpoint distilpose_s.pt --data-root /data/coco --authors-eval   # val2017 alone is enough
 """
 
 
@@ -73,7 +74,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     metrics = evaluate_checkpoint(args.checkpoint, data_root=args.data_root, flip_test=not args.no_flip,
                                   dark=args.dark, device=args.device, progress=not args.no_progress,
-                                  max_val_instances=args.max_val_instances)
+                                  max_val_instances=args.max_val_instances, authors_eval=args.authors_eval)
     print(metrics_json(metrics))
     return 0
 
@@ -142,6 +143,10 @@ def add_cli(subparsers) -> None:
     e.add_argument("--data-root", help="COCO-layout folder; default: the data the checkpoint's run used")
     e.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
     e.add_argument("--dark", action="store_true", help="DARK decoding for heatmap models")
+    e.add_argument("--authors-eval", action="store_true",
+                   help="the authors' test-time pipeline: regression x flipped back as 1 - x, flipped "
+                        "scores averaged without the left/right swap, the model's own keypoint "
+                        "scores; heatmaps shifted 1 px after the flip and decoded with DARK (kernel 11)")
     e.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")

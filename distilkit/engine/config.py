@@ -68,6 +68,11 @@ class TrainConfig:
             sched = replace(sched, **updates)
         return sched
 
+    def eval_dark(self) -> bool:
+        """Whether the run's own evaluation (its AP and best checkpoint) decodes with DARK: asked
+        for, or a heatmap teacher on a profile that selects teachers with DARK (the paper's)."""
+        return self.dark or (self.losses.heatmap and self.resolved_profile().dark_teacher_selection)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -95,6 +100,8 @@ class TrainConfig:
         d = self.to_dict()
         for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store"):
             d.pop(key, None)
+        if self.eval_dark() and not self.dark:
+            d["dark"] = True            # the profile's choice; other rows keep their hashes
         if not self.losses.sh:
             d["losses"].pop("sh_mode")  # it changes nothing without L_SH: those rows keep their hashes
         if not d.get("compile"):

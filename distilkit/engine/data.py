@@ -85,38 +85,63 @@ class RunData:
         random.seed(seed * 7919 + epoch)
 
 
+@dataclass
+class ValData:
+    """What evaluation reads: the val split's detector boxes and ground-truth boxes."""
+
+    val_set: Dataset
+    val_loader: DataLoader
+    val_gt_loader: DataLoader        # ground-truth boxes, for the localisation diagnostic
+    val_ann_file: Path
+
+
+def build_val_data(*, root: Path, model, profile: Profile, batch_size: int, workers: int = 0,
+                   info: DistInfo | None = None, max_val_instances: int | None = None) -> ValData:
+    """The validation loaders alone: val annotations, val images and detector boxes; a
+    val-only COCO folder is enough. Shards are strided subsets without padding, so duplicates
+    never reach COCOeval."""
+    from distilkit.data.topdown import TopDownCocoDataset
+
+    info = info or DistInfo()
+    input_size = tuple(model.input_size)
+    common = {"num_workers": workers, "worker_init_fn": _seed_worker if workers else None,
+              "pin_memory": torch.cuda.is_available(), "persistent_workers": False}
+    loaders = []
+    for use_detections in (True, False):
+        dataset = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
+                                     use_detections=use_detections, det_score_thr=profile.det_score_thr,
+                                     max_instances=max_val_instances)
+        indexed = IndexedDataset(dataset) if use_detections else dataset
+        shard = Subset(indexed, list(range(info.rank, len(dataset), info.world_size)))
+        loaders.append((dataset, DataLoader(shard, batch_size=batch_size, shuffle=False, **common)))
+    (val_set, val_loader), (_, val_gt_loader) = loaders
+    return ValData(val_set=val_set, val_loader=val_loader, val_gt_loader=val_gt_loader,
+                   val_ann_file=ann_file(root, "val"))
+
+
 def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, workers: int,
                    seed: int, info: DistInfo, teacher: bool = False, max_train_instances: int | None = None,
                    max_val_instances: int | None = None, eval_batch_size: int | None = None) -> RunData:
     from distilkit.data.topdown import TopDownCocoDataset
 
     codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma)
-    input_size = tuple(model.input_size)
-    train_set = TopDownCocoDataset(root, split="train", input_size=input_size, codec=codec, train=True,
-                                   aug=profile.augment_for(teacher=teacher), max_instances=max_train_instances)
-    val_set = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
-                                 use_detections=True, det_score_thr=profile.det_score_thr,
-                                 max_instances=max_val_instances)
+    train_set = TopDownCocoDataset(root, split="train", input_size=tuple(model.input_size), codec=codec,
+                                   train=True, aug=profile.augment_for(teacher=teacher),
+                                   max_instances=max_train_instances)
     per_rank = max(1, batch_size // info.world_size)
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=True, seed=seed, drop_last=True)
     generator = torch.Generator()
     generator.manual_seed(seed)
-    common = dict(num_workers=workers, worker_init_fn=_seed_worker if workers else None,
-                  pin_memory=torch.cuda.is_available(), persistent_workers=False)
     train_loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, drop_last=True,
-                              generator=generator, **common)
-    # Validation shards are strided subsets without padding; duplicates never reach COCOeval.
-    val_indexed = IndexedDataset(val_set)
-    shard = Subset(val_indexed, list(range(info.rank, len(val_set), info.world_size)))
-    val_loader = DataLoader(shard, batch_size=eval_batch_size or per_rank, shuffle=False, **common)
-    val_gt = TopDownCocoDataset(root, split="val", input_size=input_size, codec=None, train=False,
-                                use_detections=False, max_instances=max_val_instances)
-    gt_shard = Subset(val_gt, list(range(info.rank, len(val_gt), info.world_size)))
-    val_gt_loader = DataLoader(gt_shard, batch_size=eval_batch_size or per_rank, shuffle=False, **common)
+                              generator=generator, num_workers=workers,
+                              worker_init_fn=_seed_worker if workers else None,
+                              pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    val = build_val_data(root=root, model=model, profile=profile, batch_size=eval_batch_size or per_rank,
+                         workers=workers, info=info, max_val_instances=max_val_instances)
     if len(train_loader) == 0:
         raise ValueError(f"{ann_file(root, 'train')}: {len(train_set)} training instances are fewer "
                          f"than one batch of {per_rank}; lower batch_size")
-    return RunData(root=root, train_set=train_set, val_set=val_set, train_loader=train_loader,
-                   val_loader=val_loader, val_gt_loader=val_gt_loader, train_sampler=sampler, generator=generator,
-                   val_ann_file=ann_file(root, "val"))
+    return RunData(root=root, train_set=train_set, val_set=val.val_set, train_loader=train_loader,
+                   val_loader=val.val_loader, val_gt_loader=val.val_gt_loader, train_sampler=sampler,
+                   generator=generator, val_ann_file=val.val_ann_file)

@@ -1,7 +1,10 @@
-"""Top-down inference and COCO evaluation: flip test, decode, back to the image, Eq. 3, OKS-NMS."""
+"""Top-down inference and COCO evaluation: flip test, decode, back to the image, Eq. 3, OKS-NMS.
+
+Evaluation runs in fp32 on every device, whatever precision training uses: the authors
+evaluated and chose checkpoints in fp32, and a checkpoint must re-evaluate to the AP it reported.
+"""
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +13,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distilkit.codecs import HeatmapCodec, flip_heatmaps, flip_regression_output, flip_shift
+from distilkit.codecs import (HeatmapCodec, flip_heatmaps, flip_regression_output,
+                              flip_regression_output_as_authors, flip_shift)
 from distilkit.engine.distributed import DistInfo, all_gather_objects, broadcast_object
 from distilkit.evaluation import evaluate_coco, postprocess_predictions
 from distilkit.evaluation.correctness import is_correct_pck10
@@ -46,10 +50,19 @@ def _images_flipped(images: torch.Tensor) -> torch.Tensor:
     return images.flip(-1)
 
 
+# The authors' teachers decode with DARK at MMPose's modulate_kernel=11 (their test_cfg).
+AUTHORS_DARK_KERNEL = 11
+
+
 @torch.no_grad()
 def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = True,
-                  dark: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints in input pixels (N, K, 2) and their scores (N, K) for a batch of crops."""
+                  dark: bool = False, authors: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints in input pixels (N, K, 2) and their scores (N, K) for a batch of crops.
+
+    ``authors=True`` is the authors' test-time pipeline (docs/DEVIATIONS.md): heatmaps flipped
+    back with a whole-pixel shift and decoded with DARK (kernel 11); regression x flipped back
+    as 1 - x, and flipped scores averaged without the left/right swap.
+    """
     h, w = model.input_size
     out = model(images)
     if model.kind == "heatmap":
@@ -57,17 +70,19 @@ def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = T
         if flip_test:
             flipped = model(_images_flipped(images)).heatmaps.float()
             # exact sub-pixel realignment (the usual 1 px shift overshoots by 1 input px)
-            shift = flip_shift(w, heatmaps.shape[-1])
+            shift = True if authors else flip_shift(w, heatmaps.shape[-1])
             heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, FLIP_INDEX, shift=shift))
-        codec = HeatmapCodec(input_size=(h, w), heatmap_size=tuple(heatmaps.shape[-2:]))
-        coords, scores = codec.decode(heatmaps.cpu().numpy(), dark=dark)
-        return coords, scores
+        codec = HeatmapCodec(input_size=(h, w), heatmap_size=tuple(heatmaps.shape[-2:]),
+                             blur_kernel_size=AUTHORS_DARK_KERNEL if authors else 0)
+        return codec.decode(heatmaps.cpu().numpy(), dark=dark or authors)
     coords, scores = out.coords.float(), out.scores.float()
     if flip_test:
         f = model(_images_flipped(images))
-        f_coords, f_scores, _ = flip_regression_output(
-            f.coords.float(), f.scores.float(), f.sigmas.float() if f.sigmas is not None else None,
-            FLIP_INDEX, input_width=w)
+        if authors:
+            f_coords, f_scores = flip_regression_output_as_authors(f.coords.float(), f.scores.float())
+        else:
+            f_coords, f_scores, _ = flip_regression_output(
+                f.coords.float(), f.scores.float(), None, FLIP_INDEX, input_width=w)
         coords = 0.5 * (coords + f_coords)
         scores = 0.5 * (scores + f_scores)
     px = coords.cpu().numpy() * np.array([w, h], dtype=np.float32)
@@ -76,15 +91,14 @@ def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = T
 
 @torch.no_grad()
 def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool = True,
-            dark: bool = False, progress: bool = False, autocast=None) -> Predictions:
+            dark: bool = False, progress: bool = False, authors: bool = False) -> Predictions:
     was_training = model.training
     model.eval()
     parts: list[Predictions] = []
     try:
         for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
             images = batch["image"].to(device, non_blocking=True)
-            with autocast() if autocast is not None else contextlib.nullcontext():
-                coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark)
+            coords, scores = predict_batch(model, images, flip_test=flip_test, dark=dark, authors=authors)
             meta = batch["meta"]
             parts.append(Predictions(
                 coords=coords, scores=scores,
@@ -131,11 +145,11 @@ def evaluate_predictions(pred: Predictions, ann_file: str | Path, *, input_size:
 def evaluate_model(model: nn.Module, loader, ann_file: str | Path, *, device: torch.device,
                    info: DistInfo = DistInfo(), flip_test: bool = True, dark: bool = False,
                    progress: bool = False, results_file: str | Path | None = None,
-                   autocast=None, kpt_scores: str = "model") -> dict[str, float]:
+                   kpt_scores: str = "model", authors: bool = False) -> dict[str, float]:
     """COCO keypoint metrics of ``model`` on the loader's instances; every rank gets them.
     The result records ``kpt_score``: which keypoint scores were used (``kpt_score_source``)."""
     local = predict(model, loader, device=device, flip_test=flip_test, dark=dark,
-                    progress=progress and info.is_main, autocast=autocast)
+                    progress=progress and info.is_main, authors=authors)
     shards = all_gather_objects(local, info)
     metrics = None
     if info.is_main:
@@ -147,8 +161,8 @@ def evaluate_model(model: nn.Module, loader, ann_file: str | Path, *, device: to
 
 
 @torch.no_grad()
-def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, flip_test: bool = True,
-                           autocast=None) -> dict[str, float]:
+def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, flip_test: bool = True
+                           ) -> dict[str, float]:
     """A diagnostic beside COCO AP: localisation error on ground-truth boxes.
 
     AP needs errors of a few input pixels before it moves off zero at small input sizes; these
@@ -165,8 +179,7 @@ def keypoint_error_metrics(model: nn.Module, loader, *, device: torch.device, fl
     try:
         for batch in loader:
             images = batch["image"].to(device)
-            with autocast() if autocast is not None else contextlib.nullcontext():
-                coords, scores = predict_batch(model, images, flip_test=flip_test)
+            coords, scores = predict_batch(model, images, flip_test=flip_test)
             gt = batch["keypoints"].numpy()
             vis = batch["keypoints_visible"].numpy() > 0
             dists.append(np.linalg.norm(coords - gt, axis=-1)[vis])

@@ -377,8 +377,8 @@ def _train_step(run: _Run, images: torch.Tensor, batch: dict, epoch: int, teach)
 def _evaluate(run: _Run, last_epoch: bool) -> dict:
     """COCO metrics on detector boxes (flip test); the last epoch also writes val_results.json."""
     return evaluate_model(run.model, run.data.val_loader, run.data.val_ann_file, device=run.device,
-                          info=run.info, flip_test=run.config.flip_test, dark=run.config.dark,
-                          progress=run.config.progress, autocast=run.autocast,
+                          info=run.info, flip_test=run.config.flip_test, dark=run.config.eval_dark(),
+                          progress=run.config.progress,
                           results_file=run.out_dir / "val_results.json" if last_epoch else None,
                           kpt_scores=kpt_score_source(run.model, run.config.losses))
 
@@ -405,13 +405,15 @@ def _finish(run: _Run) -> dict:
         # Across ranks each value is the mean of the shards' values (shards hold near-equal numbers
         # of instances): close to, not exactly, the value over the pooled keypoints.
         local = keypoint_error_metrics(run.model, run.data.val_gt_loader, device=run.device,
-                                       flip_test=run.config.flip_test, autocast=run.autocast)
+                                       flip_test=run.config.flip_test)
         final.update(all_reduce_mean(local, run.info))
-    if run.model.kind == "heatmap" and not run.config.dark and "AP_dark" not in final:
+    if run.model.kind == "heatmap" and run.config.eval_dark() and "AP" in final:
+        final["AP_dark"] = final["AP"]      # the run's own evaluation already decoded with DARK
+    elif run.model.kind == "heatmap" and "AP_dark" not in final:
         # Table 3 reports heatmap teachers both ways (72.5 / 75.2 AP): record DARK beside it
         final["AP_dark"] = evaluate_model(
             run.model, run.data.val_loader, run.data.val_ann_file, device=run.device, info=run.info,
-            flip_test=run.config.flip_test, dark=True, autocast=run.autocast)["AP"]
+            flip_test=run.config.flip_test, dark=True)["AP"]
     if run.info.is_main:
         # the record first: a process killed between the two leaves no finished run without it
         write_run_record(run.out_dir, wall_s=run.elapsed(), started=run.started)

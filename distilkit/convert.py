@@ -19,8 +19,8 @@ and the head under ``keypoint_head.tokenhead.`` (students) or ``keypoint_head.to
 Their student's score is the raw linear output and its sigma a plain softplus; the converted
 model records that head option (``AUTHORS_HEAD``) in its overrides, so it reproduces their
 outputs. Every key of the file is used or named as dropped, or the conversion fails. The file
-is read weights-only; its ``meta`` may hold numpy scalars (mmcv's ``hook_msgs``), and only
-those are allow-listed.
+is read weights-only; its ``meta`` may hold numpy scalars and arrays (mmcv's ``hook_msgs``),
+named as numpy 1.x or numpy 2 name them, and only those are allow-listed.
 """
 from __future__ import annotations
 
@@ -52,9 +52,16 @@ _TRANSFORMER_RULES: tuple[tuple[str, str], ...] = (
 )
 _STUDENT_HEAD_RULES = ((r"^mlp_head\.0\.", "head.norm."), (r"^mlp_head\.1\.", "head.fc."))
 _TEACHER_HEAD_RULES = ((r"^mlp_head\.(\d+)\.", r"head.mlp.\1."),)
-# what mmcv's meta may hold besides plain containers: numpy scalars (e.g. a best score)
-MMCV_META_GLOBALS = (np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64)),
-                     type(np.dtype(np.float32)), type(np.dtype(np.int64)))
+# What mmcv's meta may hold besides plain containers: numpy scalars (a best score) and arrays.
+# The authors' files were written under numpy 1.x, whose pickles name these functions under
+# ``numpy.core.multiarray``; numpy 2 moved them to ``numpy._core``. Both names are allowed, for
+# the same two functions: still nothing but numbers and arrays is rebuilt.
+_NUMPY_1X = "numpy.core.multiarray"
+MMCV_META_GLOBALS = (np._core.multiarray.scalar, (np._core.multiarray.scalar, f"{_NUMPY_1X}.scalar"),
+                     np._core.multiarray._reconstruct,
+                     (np._core.multiarray._reconstruct, f"{_NUMPY_1X}._reconstruct"),
+                     np.ndarray, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+                     type(np.dtype(np.int64)))
 
 
 def read_authors_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:

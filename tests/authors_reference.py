@@ -1,10 +1,12 @@
 """A small re-creation of the authors' module naming (github yshMars/DistilPose, MMPose 0.x),
 written for the conversion test from the key names and shapes in
-``shared/reference/weights_mapping.md``: a StemNet backbone and a TokenPose-style head whose
-``state_dict`` keys are the authors', computing the paper's math in their layout (patches
-flattened as (p1 p2 c) into a Linear, q/k/v in one Linear, raw score, plain softplus sigma).
+``shared/reference/weights_mapping.md``: a StemNet or HRNet-W48 backbone and a TokenPose-style
+head whose ``state_dict`` keys are the authors', computing the paper's math in their layout
+(patches flattened as (p1 p2 c) into a Linear, q/k/v in one Linear, raw score, plain softplus
+sigma). Their HRNet is MMPose's, whose names and math timm's ``hrnet_w48`` shares.
 
 Sizes are read off a kit model of the same preset, so the test can run at smoke size.
+Also their L_SH (``authors_simulated_heatmap_loss``), step by step as their loss classes run.
 """
 from __future__ import annotations
 
@@ -29,6 +31,34 @@ class AuthorsStemNet(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
         return self.layer1(x)
+
+
+class AuthorsHRNet(nn.Module):
+    """MMPose 0.x's pose HRNet-W48 under its key names: timm's ``hrnet_w48`` without the
+    classifier parts, its last module fusing into branch 0 only (``multiscale_output=False``),
+    and with ``num_stages=3`` stopping after stage 3 as their ``HRNet_3stage`` does."""
+
+    def __init__(self, num_stages: int):
+        import timm
+
+        super().__init__()
+        net = timm.create_model("hrnet_w48", pretrained=False)
+        self.num_stages, self.out_channels = num_stages, 48
+        kept = ["conv1", "bn1", "act1", "conv2", "bn2", "act2", "layer1", "transition1", "stage2",
+                "transition2", "stage3"] + (["transition3", "stage4"] if num_stages == 4 else [])
+        for name in kept:
+            setattr(self, name, getattr(net, name))
+        last = getattr(self, f"stage{num_stages}")[-1]
+        last.fuse_layers = nn.ModuleList(last.fuse_layers[:1])
+
+    def forward(self, x):
+        x = self.layer1(self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))))
+        ys = self.stage2([t(x) for t in self.transition1])
+        for stage in range(3, self.num_stages + 1):
+            transition = getattr(self, f"transition{stage - 1}")
+            ys = getattr(self, f"stage{stage}")(
+                [ys[i] if isinstance(t, nn.Identity) else t(ys[-1]) for i, t in enumerate(transition)])
+        return ys[0]
 
 
 class _Residual(nn.Module):
@@ -132,9 +162,12 @@ def authors_like(kit_model, *, seed: int = 0) -> AuthorsModel:
     """The authors' layout at the kit model's sizes, with random weights and BN statistics."""
     torch.manual_seed(seed)
     bb, enc = kit_model.backbone, kit_model.encoder
-    width = bb.stem[0][0].out_channels
-    planes = bb.layer1[0].conv1.out_channels
-    backbone = AuthorsStemNet(width, planes, len(bb.layer1))
+    if hasattr(bb, "stages"):           # the kit's HRNet: stages 2.. of 3 or 4
+        backbone = AuthorsHRNet(num_stages=len(bb.stages) + 1)
+    else:
+        width = bb.stem[0][0].out_channels
+        planes = bb.layer1[0].conv1.out_channels
+        backbone = AuthorsStemNet(width, planes, len(bb.layer1))
     dim, depth = enc.dim, enc.depth
     hidden = enc.layers[0].mlp.fc1.out_features
     if kit_model.kind == "regression":
@@ -149,9 +182,10 @@ def authors_like(kit_model, *, seed: int = 0) -> AuthorsModel:
     with torch.no_grad():
         for p in model.parameters():
             if p.requires_grad:
-                p.normal_(0, 0.05)
+                p.normal_(0, 0.05 if p.dim() < 4 else (2.0 / p[0].numel()) ** 0.5)
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d):     # a scale near 1 keeps a deep HRNet's signal alive
+                m.weight.uniform_(0.8, 1.2)
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return model.eval()

@@ -24,6 +24,7 @@ named as numpy 1.x or numpy 2 name them, and only those are allow-listed.
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -31,6 +32,8 @@ import numpy as np
 import torch
 
 from distilkit.weights import HRNET_RULES, WeightsError, map_key
+
+log = logging.getLogger(__name__)
 
 AUTHORS_MODELS: dict[str, str] = {        # kit preset -> the authors' head prefix
     "distilpose-s": "keypoint_head.tokenhead.",
@@ -73,7 +76,21 @@ def read_authors_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     state = obj.get("state_dict") if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: not an MMPose checkpoint (no 'state_dict' mapping)")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise WeightsError(f"{path}: state_dict key {key!r} is a {type(key).__name__}, not a name")
+        if not isinstance(value, torch.Tensor):
+            raise WeightsError(f"{path}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor")
     return state
+
+
+def warn_non_finite(state: dict[str, torch.Tensor], path: str | Path) -> list[str]:
+    """Names of the floating tensors holding NaN or inf, said in one WARNING naming the file."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        log.warning("%s: %d tensor(s) hold NaN or inf values, converted as they are: %s%s", path,
+                    len(bad), bad[:8], " ..." if len(bad) > 8 else "")
+    return bad
 
 
 def _rename(key: str, rules) -> str | None:
@@ -106,6 +123,9 @@ def map_authors_state(state: dict[str, torch.Tensor], model: str, patch_size: tu
     weight = out.get("encoder.patch_embed.weight")
     if weight is not None and weight.dim() == 2:   # Linear (D, ph*pw*C) -> conv (D, C, ph, pw)
         d, ph, pw = weight.shape[0], *patch_size
+        if weight.shape[1] % (ph * pw):
+            raise WeightsError(f"patch_to_embedding.weight has shape {tuple(weight.shape)}: its "
+                               f"{weight.shape[1]} inputs are not {ph}x{pw} patches of channels")
         out["encoder.patch_embed.weight"] = weight.reshape(d, ph, pw, -1).permute(0, 3, 1, 2).contiguous()
     return out, dropped
 
@@ -119,7 +139,8 @@ def _base_and_profile(model: str) -> tuple[str, str]:
     else:
         base, profile = model, "paper"
     if base not in AUTHORS_MODELS:
-        raise ValueError(f"--model must be one of {sorted(AUTHORS_MODELS)}, got {model!r}")
+        from distilkit.data.errors import UsageError
+        raise UsageError(f"--model must be one of {sorted(AUTHORS_MODELS)}, got {model!r}")
     return base, profile
 
 
@@ -133,7 +154,12 @@ def convert_authors_checkpoint(path: str | Path, model: str) -> dict:
     base, profile = _base_and_profile(model)
     overrides = dict(AUTHORS_HEAD) if "tokenhead" in AUTHORS_MODELS[base] else {}
     kit = build_model(model, **overrides)
-    state, dropped = map_authors_state(read_authors_checkpoint(path), base, kit.encoder.patch_size)
+    source = read_authors_checkpoint(path)
+    try:
+        state, dropped = map_authors_state(source, base, kit.encoder.patch_size)
+    except WeightsError as err:
+        raise WeightsError(f"{path}: {err}") from None
+    warn_non_finite(source, path)
     expected = kit.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing:

@@ -75,10 +75,20 @@ def deployable_copy(model: nn.Module, *, fold_bn: bool = False) -> tuple[nn.Modu
     return model, folds
 
 
+def max_opset() -> int:
+    """The newest opset torch's TorchScript exporter writes."""
+    from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    return ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+
+
 def export_onnx(model: nn.Module, path: str | Path, *, fold_bn: bool = False,
                 opset: int = OPSET) -> dict:
     """Write ``model`` as ONNX at ``path`` (atomically); returns what was written: outputs,
-    opset, the number of BN folds."""
+    opset, the number of BN folds. Opsets below ``OPSET`` lack LayerNormalization."""
+    if not OPSET <= opset <= max_opset():
+        from distilkit.data.errors import UsageError
+        raise UsageError(f"--opset {opset}: the kit's models export at opset {OPSET} to "
+                         f"{max_opset()} (LayerNormalization is an ONNX op from {OPSET} on)")
     deployed, folds = deployable_copy(model, fold_bn=fold_bn)
     names = output_names(deployed)
     h, w = deployed.input_size
@@ -195,6 +205,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
+    from distilkit.cli import positive_float
+
     p = subparsers.add_parser(
         "export", help="a checkpoint as ONNX (dynamic batch), checked with onnxruntime",
         description="Export a kit checkpoint to ONNX with a dynamic batch axis.",
@@ -207,9 +219,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--check", action="store_true",
                    help=f"run the file with onnxruntime at batch {CHECK_BATCH_SIZES[0]} and "
                         f"{CHECK_BATCH_SIZES[1]} and compare with PyTorch (default: off)")
-    p.add_argument("--atol", type=float, default=ATOL,
+    p.add_argument("--atol", type=positive_float, default=ATOL,
                    help="--check's tolerance on every output value (default: %(default)g)")
-    p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--opset", type=int, default=OPSET,
+                   help=f"ONNX opset, {OPSET} to {max_opset()} (default: %(default)s)")
     p.set_defaults(func=_run)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,9 @@ from distilkit.data.transforms import normalize_image
 from distilkit.engine.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.evaluate import kpt_score_source, predict_batch
-from distilkit.evaluation.coco import write_coco_results
 from distilkit.evaluation.postprocess import postprocess_predictions
 from distilkit.geometry import bbox_to_center_scale, clip_bbox_xywh, get_warp_matrix, warp_image
+from distilkit.predict_output import DrawnPersons, stream_coco_results
 
 logger = logging.getLogger(__name__)
 
@@ -99,25 +100,37 @@ def _as_person_boxes(boxes) -> list[PersonBox]:
     return out
 
 
+def kept_boxes(boxes: Sequence[PersonBox], width: int, height: int) -> list[PersonBox]:
+    """The boxes clipped to a ``width`` x ``height`` image; a box of zero width or height, or
+    with nothing inside the image, is left out with a WARNING saying which, as the dataset
+    leaves out a degenerate detection."""
+    kept = []
+    for box in boxes:
+        if not (box.bbox[2] > 0 and box.bbox[3] > 0):
+            logger.warning("box %s has zero width or height; left out", list(box.bbox))
+            continue
+        clipped = clip_bbox_xywh(box.bbox, float(width), float(height))
+        if clipped is None:
+            logger.warning("box %s lies outside the %dx%d image; left out", list(box.bbox),
+                           width, height)
+            continue
+        kept.append(PersonBox(tuple(float(v) for v in clipped), box.score))
+    return kept
+
+
 def crop_persons(image_rgb: np.ndarray, boxes: Sequence[PersonBox], input_size: tuple[int, int]):
     """The evaluation crops of ``boxes``: (images (N, 3, H, W), centers (N, 2), scales (N, 2),
-    the boxes kept (clipped to the image)). A box with nothing inside the image is left out
-    with a WARNING, as the dataset leaves out a degenerate detection."""
+    the boxes kept (clipped to the image, ``kept_boxes``))."""
     img_h, img_w = image_rgb.shape[:2]
     aspect = input_size[1] / input_size[0]
-    crops, centers, scales, kept = [], [], [], []
-    for box in boxes:
-        clipped = clip_bbox_xywh(box.bbox, float(img_w), float(img_h))
-        if clipped is None:
-            logger.warning("box %s lies outside the %dx%d image; left out", list(box.bbox), img_w,
-                           img_h)
-            continue
-        center, scale = bbox_to_center_scale(clipped, aspect)
+    crops, centers, scales = [], [], []
+    kept = kept_boxes(boxes, img_w, img_h)
+    for box in kept:
+        center, scale = bbox_to_center_scale(np.asarray(box.bbox), aspect)
         matrix = get_warp_matrix(center, scale, 0.0, input_size)   # test crops: no rotation
         crops.append(normalize_image(warp_image(image_rgb, matrix, input_size)))
         centers.append(center)
         scales.append(scale)
-        kept.append(PersonBox(tuple(float(v) for v in clipped), box.score))
     h, w = input_size
     images = torch.stack(crops) if crops else torch.zeros((0, 3, h, w))
     return images, np.asarray(centers).reshape(-1, 2), np.asarray(scales).reshape(-1, 2), kept
@@ -133,6 +146,35 @@ def _eval_mode(model: nn.Module):
         model.train(was_training)
 
 
+def iter_image_results(model: nn.Module, image_rgb: np.ndarray, boxes, *, flip_test: bool = True,
+                       kpt_scores: str = "model", image_id: int = 0, batch_size: int = 32
+                       ) -> Iterator[dict]:
+    """``predict_image``'s results one by one, ``batch_size`` boxes cropped, run and mapped
+    back at a time: memory holds one batch of crops, whatever the number of boxes."""
+    if kpt_scores not in ("model", "unit"):
+        raise ValueError(f"kpt_scores must be 'model' or 'unit', got {kpt_scores!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    input_size = tuple(model.input_size)
+    img_h, img_w = image_rgb.shape[:2]
+    kept = kept_boxes(_as_person_boxes(boxes), img_w, img_h)
+    device = next(model.parameters()).device
+    with _eval_mode(model):
+        for start in range(0, len(kept), batch_size):
+            chunk = kept[start:start + batch_size]
+            images, centers, scales, _ = crop_persons(image_rgb, chunk, input_size)
+            coords, scores = predict_batch(model, images.to(device), flip_test=flip_test)
+            if kpt_scores == "unit":
+                scores = np.ones_like(scores)
+            # nms_thr=None: one result per box the user gave (module docstring)
+            results = postprocess_predictions(coords, scores, centers, scales,
+                                              np.array([b.score for b in chunk]),
+                                              [image_id] * len(chunk), input_size, nms_thr=None)
+            for result, box in zip(results, chunk):
+                result["bbox"] = list(box.bbox)
+                yield result
+
+
 def predict_image(model: nn.Module, image_rgb: np.ndarray, boxes, *, flip_test: bool = True,
                   kpt_scores: str = "model", image_id: int = 0, batch_size: int = 32
                   ) -> list[dict]:
@@ -143,30 +185,8 @@ def predict_image(model: nn.Module, image_rgb: np.ndarray, boxes, *, flip_test: 
     px), ``score`` (Eq. 3: box score x mean keypoint score above 0.2) and ``bbox`` (the box,
     clipped). ``kpt_scores="unit"`` scores every keypoint 1 (``keypoint_score_rule``).
     """
-    if kpt_scores not in ("model", "unit"):
-        raise ValueError(f"kpt_scores must be 'model' or 'unit', got {kpt_scores!r}")
-    input_size = tuple(model.input_size)
-    images, centers, scales, kept = crop_persons(image_rgb, _as_person_boxes(boxes), input_size)
-    if not kept:
-        return []
-    device = next(model.parameters()).device
-    coords, scores = [], []
-    with _eval_mode(model):
-        for start in range(0, len(images), batch_size):
-            c, s = predict_batch(model, images[start:start + batch_size].to(device),
-                                 flip_test=flip_test)
-            coords.append(c)
-            scores.append(s)
-    coords, scores = np.concatenate(coords), np.concatenate(scores)
-    if kpt_scores == "unit":
-        scores = np.ones_like(scores)
-    box_scores = np.array([b.score for b in kept])
-    # nms_thr=None: one result per box the user gave (module docstring)
-    results = postprocess_predictions(coords, scores, centers, scales, box_scores,
-                                      [image_id] * len(kept), input_size, nms_thr=None)
-    for result, box in zip(results, kept):
-        result["bbox"] = list(box.bbox)
-    return results
+    return list(iter_image_results(model, image_rgb, boxes, flip_test=flip_test,
+                                   kpt_scores=kpt_scores, image_id=image_id, batch_size=batch_size))
 
 
 # ------------------------------------------------------------------------------ many files
@@ -187,18 +207,24 @@ def check_images(refs: Sequence[ImageRef], max_pixels: int | None = None) -> Non
         check_image_file(ref.path, None, limit)
 
 
-def predict_files(model: nn.Module, paths: Sequence[str | Path], *,
-                  boxes_file: str | Path | None = None, flip_test: bool = True,
-                  kpt_scores: str = "model", batch_size: int = 32,
-                  max_pixels: int | None = None) -> Iterator[ImagePrediction]:
-    """Predict image files one by one; without ``boxes_file`` each whole image is one person.
-
-    Every image is header-checked and the boxes file read before the first prediction. Each
-    result also carries the image's ``file_name`` (the path as given).
-    """
+def iter_files(model: nn.Module, paths: Sequence[str | Path], *,
+               boxes_file: str | Path | None = None, flip_test: bool = True,
+               kpt_scores: str = "model", batch_size: int = 32, max_pixels: int | None = None
+               ) -> Iterator[tuple[ImageRef, np.ndarray, Iterator[dict]]]:
+    """(ref, image, its results streamed) per image file; without ``boxes_file`` each whole
+    image is one person. Every image is header-checked and the boxes file read before the
+    first prediction (when this is called, not when the first image is asked for). Each result
+    also carries the image's ``file_name`` (the path as given)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     refs = image_refs(paths)
     check_images(refs, max_pixels)
     boxes = read_boxes(boxes_file, refs) if boxes_file is not None else None
+    return _each_file(model, refs, boxes, boxes_file, max_pixels,
+                      {"flip_test": flip_test, "kpt_scores": kpt_scores, "batch_size": batch_size})
+
+
+def _each_file(model, refs, boxes, boxes_file, max_pixels, options):
     for ref in refs:
         if boxes is not None and not boxes[ref.image_id]:
             logger.warning("%s: the boxes file %s gives no box for it; nothing predicted",
@@ -206,12 +232,19 @@ def predict_files(model: nn.Module, paths: Sequence[str | Path], *,
         image = read_image_rgb(ref.path, max_pixels=max_pixels)
         person_boxes = boxes[ref.image_id] if boxes is not None else \
             [whole_image_box(image.shape[1], image.shape[0])]
-        results = predict_image(model, image, person_boxes, flip_test=flip_test,
-                                kpt_scores=kpt_scores, image_id=ref.image_id,
-                                batch_size=batch_size)
-        for result in results:
-            result["file_name"] = str(ref.path)
-        yield ImagePrediction(ref, image, results)
+        results = iter_image_results(model, image, person_boxes, image_id=ref.image_id, **options)
+        yield ref, image, ({**r, "file_name": str(ref.path)} for r in results)
+
+
+def predict_files(model: nn.Module, paths: Sequence[str | Path], *,
+                  boxes_file: str | Path | None = None, flip_test: bool = True,
+                  kpt_scores: str = "model", batch_size: int = 32,
+                  max_pixels: int | None = None) -> Iterator[ImagePrediction]:
+    """``iter_files`` with each image's results as a list."""
+    for ref, image, results in iter_files(model, paths, boxes_file=boxes_file,
+                                          flip_test=flip_test, kpt_scores=kpt_scores,
+                                          batch_size=batch_size, max_pixels=max_pixels):
+        yield ImagePrediction(ref, image, list(results))
 
 
 def drawn_name(ref: ImageRef, refs: Sequence[ImageRef]) -> str:
@@ -245,22 +278,40 @@ def _run(args: argparse.Namespace) -> int:
     rule = keypoint_score_rule(model, ckpt) if args.kpt_scores == "auto" else args.kpt_scores
     out = Path(args.out)
     refs = image_refs(args.images)
-    everything: list[dict] = []
-    for pred in predict_files(model, args.images, boxes_file=args.boxes,
-                              flip_test=not args.no_flip, kpt_scores=rule,
-                              batch_size=args.batch_size):
-        drawn = save_pose_image(out / drawn_name(pred.ref, refs), pred.image, pred.results)
-        everything.extend(pred.results)
-        scores = ", ".join(f"{r['score']:.2f}" for r in pred.results) or "none"
-        print(f"{pred.ref.path}: {len(pred.results)} person(s), scores {scores} -> {drawn}")
-    results_file = write_coco_results(everything, out / RESULTS_FILE)
-    print(f"wrote {results_file}: {len(everything)} result(s) of {len(refs)} image(s); "
+    images = iter_files(model, args.images, boxes_file=args.boxes, flip_test=not args.no_flip,
+                        kpt_scores=rule, batch_size=args.batch_size)
+    with _removed_on_failure(out), stream_coco_results(out / RESULTS_FILE) as results_file:
+        for ref, image, results in images:
+            drawn = DrawnPersons()
+            for result in results:
+                drawn.add(results_file.add(result))
+            shown, numbers = drawn.numbered()
+            path = save_pose_image(out / drawn_name(ref, refs), image, shown, numbers=numbers)
+            scores = ", ".join(f"{r['score']:.2f}" for r in shown[:8]) or "none"
+            more = ", ..." if drawn.seen > 8 else ""
+            print(f"{ref.path}: {drawn.seen} person(s), scores {scores}{more} -> {path}"
+                  f"{drawn.note()}")
+    print(f"wrote {results_file.path}: {results_file.count} result(s) of {len(refs)} image(s); "
           f"{getattr(model, 'name', ckpt['model_name'])} ({model.kind}), keypoint scores: {rule}, "
           f"flip test {'off' if args.no_flip else 'on'}")
     return 0
 
 
+@contextlib.contextmanager
+def _removed_on_failure(out: Path):
+    """The output folder, removed again when this command made it and then failed."""
+    made_here = not out.exists()
+    try:
+        yield
+    except BaseException:
+        if made_here:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def add_cli(subparsers) -> None:
+    from distilkit.cli import positive_int
+
     p = subparsers.add_parser(
         "predict", help="keypoints of a checkpoint on your own images (COCO results + drawings)",
         description="Top-down keypoints of a kit checkpoint on image files, with the crop, flip "
@@ -279,14 +330,14 @@ def add_cli(subparsers) -> None:
     p.add_argument("--kpt-scores", choices=KPT_SCORE_CHOICES, default="auto",
                    help="keypoint scores: auto = as evaluation scores this checkpoint (unit for a "
                         "student trained without L_CS), model, or unit (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32,
+    p.add_argument("--batch-size", type=positive_int, default=32,
                    help="crops per forward pass (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch intra-op threads (default: torch's choice)")
     p.set_defaults(func=_run)
 
 
-__all__ = ["load_checkpoint_model", "keypoint_score_rule", "crop_persons", "predict_image",
-           "predict_files", "check_images", "ImagePrediction", "drawn_name", "add_cli",
+__all__ = ["load_checkpoint_model", "keypoint_score_rule", "crop_persons", "kept_boxes",
+           "predict_image", "iter_image_results", "iter_files", "predict_files", "check_images", "ImagePrediction", "drawn_name", "add_cli",
            "RESULTS_FILE"]

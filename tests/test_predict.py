@@ -262,3 +262,75 @@ def test_help_shows_defaults_and_an_example(command, shows, capsys, monkeypatch)
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert [s for s in shows if s not in text] == []
+
+
+def test_a_zero_size_box_gets_its_own_message(checkpoints, val_images, caplog):
+    model, _ = load_checkpoint_model(checkpoints["student"])
+    image = read_image_rgb(val_images[0])
+    with caplog.at_level("WARNING", logger="distilkit.predict"):
+        results = predict_image(model, image, [[5.0, 5.0, 0.0, 20.0], [0.0, 0.0, 40.0, 50.0]])
+    assert [r["bbox"] for r in results] == [[0.0, 0.0, 40.0, 50.0]]
+    assert [r.getMessage() for r in caplog.records] == \
+        ["box [5.0, 5.0, 0.0, 20.0] has zero width or height; left out"]
+
+
+def test_crops_are_built_and_run_one_batch_at_a_time(checkpoints, val_images, monkeypatch):
+    import distilkit.predict as predict_module
+
+    model, _ = load_checkpoint_model(checkpoints["student"])
+    image = read_image_rgb(val_images[0])
+    boxes = [[float(i % 20), float(i % 15), 30.0, 40.0] for i in range(23)]
+    whole = predict_image(model, image, boxes, batch_size=23)
+    cropped = []
+    original = predict_module.crop_persons
+    monkeypatch.setattr(predict_module, "crop_persons",
+                        lambda img, chunk, size: cropped.append(len(chunk)) or original(img, chunk, size))
+    streamed = predict_image(model, image, boxes, batch_size=5)
+    assert cropped == [5, 5, 5, 5, 3]
+    assert np.allclose([r["keypoints"] for r in streamed], [r["keypoints"] for r in whole], atol=1e-5)
+
+
+def test_many_boxes_are_all_in_the_results_file_and_the_best_are_drawn(checkpoints, val_images, tmp_path,
+                                                                       capsys, drawn_png):
+    from distilkit.predict_output import MAX_DRAWN_PERSONS
+
+    image = val_images[0]
+    boxes = tmp_path / "boxes.json"
+    n = MAX_DRAWN_PERSONS + 20
+    boxes.write_text(json.dumps([{"file_name": image.name, "bbox": [i % 30, i % 20, 25, 35], "score": (i % 7) / 7}
+                                 for i in range(n)]))
+    out = tmp_path / "out"
+    assert cli_main(["predict", "--checkpoint", str(checkpoints["student"]), "--boxes", str(boxes),
+                     "--out", str(out), str(image)]) == 0
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert len(results) == n
+    said = capsys.readouterr().out
+    assert f"{n} person(s)" in said and f"drawn: the {MAX_DRAWN_PERSONS} highest-scoring of {n}" in said
+    drawn_png(out / f"{image.stem}_pose.png")
+
+
+def test_drawn_persons_keeps_the_highest_scores_in_their_order():
+    from distilkit.predict_output import DrawnPersons
+
+    drawn = DrawnPersons(limit=3)
+    for score in [0.1, 0.9, 0.5, 0.9, 0.2, 0.7]:
+        drawn.add({"score": score})
+    results, numbers = drawn.numbered()
+    assert numbers == [1, 3, 5] and [r["score"] for r in results] == [0.9, 0.9, 0.7]
+    assert drawn.note() == " (drawn: the 3 highest-scoring of 6)"
+
+
+@pytest.mark.parametrize("h, w, drawn", [(7000, 7000, (2048, 2048)), (300, 9000, (68, 2048)),
+                                         (480, 640, (480, 640))])
+def test_large_images_are_drawn_at_display_size_with_their_keypoints_scaled(h, w, drawn):
+    from distilkit.viz.poses import display_scaled
+
+    image = np.zeros((h, w, 3), np.uint8)
+    keypoints = [v for k in range(K) for v in (w * (k + 1) / 18, h * (k + 1) / 18, 0.5)]
+    result = {"keypoints": keypoints, "bbox": [0.0, 0.0, float(w), float(h)], "score": 0.5}
+    small, (scaled,) = display_scaled(image, [result])
+    assert small.shape[:2] == drawn
+    fy, fx = drawn[0] / h, drawn[1] / w
+    assert np.allclose(np.reshape(scaled["keypoints"], (K, 3)),
+                       np.reshape(keypoints, (K, 3)) * [fx, fy, 1.0])
+    assert np.allclose(scaled["bbox"], [0.0, 0.0, drawn[1], drawn[0]])

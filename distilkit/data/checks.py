@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from distilkit.data.errors import DataError
+from distilkit.data.errors import DataError, UsageError
 from distilkit.keypoints import NUM_KEYPOINTS
 
 # COCO images are at most 640x640 (0.4 MP); 50 MP leaves room for other datasets and
@@ -158,7 +158,7 @@ def image_pixel_limit(override: int | None = None) -> int:
     except (TypeError, ValueError):
         limit = 0
     if limit <= 0:
-        raise ValueError(f"{source} must be a positive integer, got {value!r}")
+        raise UsageError(f"{source} must be a positive integer, got {value!r}")
     return limit
 
 

@@ -17,3 +17,8 @@ class DataError(ValueError):
         self.problem = problem
         message = f"{path}: {problem}" if problem else str(path)
         super().__init__(message)
+
+
+class UsageError(ValueError):
+    """A value the user chose that the kit cannot use: an unknown model, loss or row, a number
+    out of range, a bad environment variable. The message names the option or variable."""

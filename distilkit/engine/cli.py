@@ -46,11 +46,33 @@ def _one_writer(out_dir: str):
     return exclusive(Path(out_dir) / ".lock", wait=False)
 
 
+def _check_train_args(args: argparse.Namespace, config) -> None:
+    """The mistakes a train start can have, found before its folder is made."""
+    from distilkit.data.errors import DataError, UsageError
+    from distilkit.models.presets import get_config
+
+    try:
+        get_config(config.model_name())
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"--model {args.model!r}: {err}") from None
+    for flag, path in (("--teacher", args.teacher), ("--init-backbone", args.init_backbone)):
+        if path is not None and not Path(path).is_file():
+            raise DataError(path, f"no such file ({flag})")
+    if args.data_root is not None and not Path(args.data_root).expanduser().is_dir():
+        raise DataError(args.data_root, "not a folder (--data-root wants a COCO-layout folder)")
+
+
 def _train(args: argparse.Namespace) -> int:
+    import shutil
+
+    from distilkit.data.errors import UsageError
     from distilkit.engine import NonFiniteLossError, TrainConfig, fit
     from distilkit.losses import parse_loss_switches
 
-    losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss, sh_mode=args.sh_mode)
+    try:
+        losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss, sh_mode=args.sh_mode)
+    except ValueError as err:
+        raise UsageError(f"--losses {args.losses!r}: {err}") from None
     config = TrainConfig(
         out_dir=args.out, model=args.model, profile=args.profile, losses=losses,
         teacher=args.teacher, init_backbone=args.init_backbone, seed=args.seed, epochs=args.epochs,
@@ -58,19 +80,46 @@ def _train(args: argparse.Namespace) -> int:
         amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
         max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances,
         compile=args.compile, teacher_store=args.teacher_store)
+    _check_train_args(args, config)
+    out = Path(args.out)
+    made_here = not out.exists()
     try:
         with _one_writer(args.out):
             metrics = fit(config)
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
+    except BaseException:
+        # a start that failed (or was stopped) before its first checkpoint leaves no folder
+        if made_here and out.is_dir() and not (out / "last.pt").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank returns the metrics
         print(metrics_json(metrics))
     return 0
 
 
+def _train_progress(args: argparse.Namespace) -> str:
+    """What an interrupted train keeps: the epochs in its last.pt."""
+    last = Path(args.out) / "last.pt"
+    if not last.exists():
+        return f"no epoch finished, nothing kept in {args.out}"
+    from distilkit.engine.checkpoint import load_checkpoint
+    return f"{load_checkpoint(last)['epoch']} epoch(s) finished, kept in {last}"
+
+
+def _with_resume(argv: list[str]) -> list[str]:
+    return argv if "--resume" in argv else [*argv, "--resume"]
+
+
 def _eval(args: argparse.Namespace) -> int:
+    from distilkit.data.errors import DataError
     from distilkit.engine import evaluate_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise DataError(args.checkpoint, "no such file (--checkpoint)")
+    if args.data_root is not None and not Path(args.data_root).expanduser().is_dir():
+        raise DataError(args.data_root, "not a folder (--data-root wants a COCO-layout folder)")
 
     metrics = evaluate_checkpoint(args.checkpoint, data_root=args.data_root, flip_test=not args.no_flip,
                                   dark=args.dark, device=args.device, progress=not args.no_progress,
@@ -84,7 +133,8 @@ def _default_losses(model: str) -> str:
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import HelpFormatter
+    from distilkit.cli import HelpFormatter, non_negative_int, positive_float, positive_int
+
     p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student",
                               formatter_class=HelpFormatter, epilog=TRAIN_EXAMPLES)
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
@@ -108,11 +158,11 @@ def add_cli(subparsers) -> None:
                    help="L_SH as the authors' code computes it (their weight broadcasts over the batch, "
                         "so unlabelled keypoints still learn from the teacher) or masked per sample")
     p.add_argument("--seed", type=int, default=0, help="run seed (weights, shuffling, augmentation)")
-    p.add_argument("--epochs", type=int, help="override the profile's schedule (its decay scales along)")
-    p.add_argument("--batch-size", type=int, help="override the profile's batch size")
-    p.add_argument("--lr", type=float, help="override the profile's learning rate")
+    p.add_argument("--epochs", type=positive_int, help="override the profile's schedule (its decay scales along)")
+    p.add_argument("--batch-size", type=positive_int, help="override the profile's batch size")
+    p.add_argument("--lr", type=positive_float, help="override the profile's learning rate")
     p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
-    p.add_argument("--workers", type=int, help="data loader processes; default: the profile's")
+    p.add_argument("--workers", type=non_negative_int, help="data loader processes; default: the profile's")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
                    help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
@@ -125,8 +175,8 @@ def add_cli(subparsers) -> None:
                         "batches (same teacher, seed, data and loader): bit-identical results, no "
                         "teacher forward pass where a run already stored it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--max-train-instances", type=int, help="train on the first N instances only")
-    p.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")
+    p.add_argument("--max-train-instances", type=positive_int, help="train on the first N instances only")
+    p.add_argument("--max-val-instances", type=positive_int, help="evaluate on the first N instances only")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
 
@@ -135,7 +185,7 @@ def add_cli(subparsers) -> None:
             args.losses = _default_losses(args.model)
         return _train(args)
 
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, interrupted=_train_progress, resume_argv=_with_resume)
 
     e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON",
                               formatter_class=HelpFormatter, epilog=EVAL_EXAMPLES)
@@ -149,5 +199,5 @@ def add_cli(subparsers) -> None:
                         "scores; heatmaps shifted 1 px after the flip and decoded with DARK (kernel 11)")
     e.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
-    e.add_argument("--max-val-instances", type=int, help="evaluate on the first N instances only")
+    e.add_argument("--max-val-instances", type=positive_int, help="evaluate on the first N instances only")
     e.set_defaults(func=_eval)

@@ -20,7 +20,9 @@ def resolve_data_root(data_root: str | Path | None, profile: Profile, *, seed: i
     if data_root is not None:
         root = Path(data_root).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"data_root {root} is not a folder")
+            from distilkit.data.errors import DataError
+            raise DataError(root, "the data root is not a folder (want annotations/, train2017/, "
+                                  "val2017/ inside)")
         return root
     if profile.synthetic is None:
         raise ValueError(f"profile {profile.name!r} trains on real COCO: pass data_root "

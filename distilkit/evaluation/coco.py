@@ -49,7 +49,7 @@ def _all_finite(values) -> bool:
         return not any(map(_non_finite, values))
 
 
-def _finite_copy(result: dict) -> tuple[dict, int]:
+def finite_result(result: dict) -> tuple[dict, int]:
     """The result with non-finite keypoint values and score set to 0.0, and their count."""
     kpts = result.get("keypoints")
     kpts = kpts if isinstance(kpts, list) else []
@@ -73,7 +73,7 @@ def finite_results(results: list[dict], where: str) -> list[dict]:
     """
     fixed, n_values, n_results = [], 0, 0
     for result in results:
-        out, bad = _finite_copy(result) if isinstance(result, dict) else (result, 0)
+        out, bad = finite_result(result) if isinstance(result, dict) else (result, 0)
         fixed.append(out)
         n_values += bad
         n_results += bool(bad)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from distilkit.profiles import PROFILES
 
@@ -17,14 +18,16 @@ EXAMPLES = """examples:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from distilkit.cli import positive_int
+
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per row (0..N-1)")
-    p.add_argument("--noise-seeds", type=int, default=3,
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per row (0..N-1)")
+    p.add_argument("--noise-seeds", type=positive_int, default=3,
                    help="seeds for the Table 4 extremes (none / all), to measure run-to-run noise")
-    p.add_argument("--jobs", type=int, default=2,
+    p.add_argument("--jobs", type=positive_int, default=2,
                    help="rows in flight at a time (local: processes of one thread each on a CPU)")
     p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
-    p.add_argument("--epochs", type=int, help="override the students' epochs")
+    p.add_argument("--epochs", type=positive_int, help="override the students' epochs")
     p.add_argument("--runs-dir", help="default: runs/<profile> of the repository")
     p.add_argument("--results-dir", help="default: results/ (cpu) or results/<profile>/")
     p.add_argument("--no-progress", action="store_true")
@@ -87,4 +90,19 @@ def add_cli(subparsers) -> None:
     p.add_argument("--no-figures", action="store_true",
                    help="skip REPORT.md and the figures (report and viz notebooks) after the tables")
     _executor_flags(p)
-    p.set_defaults(func=_reproduce)
+    p.set_defaults(func=_reproduce, interrupted=_finished_runs)
+
+
+def _finished_runs(args) -> str:
+    """What an interrupted reproduce keeps: its finished runs (skipped when it runs again; runs
+    in flight continue from their last.pt)."""
+    from distilkit.experiments.records import is_finished
+    from distilkit.experiments.reproduce import default_dirs, plan_runs
+
+    runs_dir = Path(args.runs_dir or default_dirs(args.profile)[0]).resolve()
+    runs = plan_runs(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
+                     runs_dir=runs_dir, epochs=args.epochs, rows=args.rows,
+                     data_root=str(Path(args.data_root).expanduser().resolve()) if args.data_root else None)
+    done = sum(is_finished(job) for job in runs)
+    return (f"{done} of {len(runs)} runs finished and kept in {runs_dir} (skipped when it runs "
+            "again; runs in flight continue from their last.pt)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from distilkit import paths
+from distilkit.data.errors import DataError, UsageError
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs
@@ -46,6 +47,11 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     runs_dir = Path(runs_dir or d_runs).resolve()
     results_dir = Path(results_dir or d_results).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
+    if data_root is not None and not Path(data_root).is_dir():
+        raise DataError(data_root, "not a folder (--data-root wants a COCO-layout folder)")
+    # planned before the data stage: a mistyped row label fails at once
+    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
+                     data_root=data_root, epochs=epochs, rows=rows)
     say = log if not progress else (lambda m: tqdm.write(m))
     say(stage_line("data", data_root or f"synthetic set '{get_profile(profile).synthetic}'"))
     if data_root is None:
@@ -53,8 +59,6 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         synth = get_profile(profile).synthetic
         if synth:
             ensure_synthetic(synth, seed=0, progress=progress)
-    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows)
     if executor.kind != "local" and executor.folder is None:
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
@@ -118,7 +122,7 @@ def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, 
         known = list(dict.fromkeys(j.spec.row for j in row_jobs))
         unknown = [r for r in rows if r not in known]
         if unknown:
-            raise ValueError(f"unknown row label(s) {unknown} for tables {tables}; known: {known}")
+            raise UsageError(f"--rows: unknown row label(s) {unknown} for tables {tables}; known: {known}")
         row_jobs = [j for j in row_jobs if j.spec.row in rows]
         needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
         teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]

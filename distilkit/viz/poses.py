@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,6 +23,7 @@ from distilkit.viz.skeleton import draw_box, draw_skeleton
 
 SCORE_THR = 0.2
 MIN_DRAWN_SIDE = 480   # px: small images are drawn larger so joints and labels stay legible
+MAX_DRAWN_SIDE = 2048  # px: larger images are drawn at this size (a screen's, not the file's)
 
 
 def result_keypoints(result: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -31,13 +33,16 @@ def result_keypoints(result: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def draw_poses(ax, image_rgb: np.ndarray, results: list[dict], *,
-               score_thr: float = SCORE_THR, boxes: bool = True) -> None:
-    """The image with each result's box (labelled with its instance score) and skeleton."""
+               score_thr: float = SCORE_THR, boxes: bool = True,
+               numbers: list[int] | None = None) -> None:
+    """The image with each result's box (labelled with its number, by default its position,
+    and its instance score) and skeleton."""
     ax.imshow(image_rgb)
     for i, result in enumerate(results):
         xy, scores = result_keypoints(result)
         if boxes and "bbox" in result:
-            draw_box(ax, result["bbox"], label=f"#{i} {result['score']:.2f}")
+            number = numbers[i] if numbers is not None else i
+            draw_box(ax, result["bbox"], label=f"#{number} {result['score']:.2f}")
         # v-flags: 2 (filled) where the model is confident, 1 (hollow, dashed limbs) where not
         draw_skeleton(ax, xy, np.where(scores >= score_thr, 2, 1), vflags=True)
     h, w = image_rgb.shape[:2]
@@ -46,20 +51,48 @@ def draw_poses(ax, image_rgb: np.ndarray, results: list[dict], *,
     ax.set_axis_off()
 
 
+def display_scaled(image_rgb: np.ndarray, results: list[dict], max_side: int = MAX_DRAWN_SIDE
+                   ) -> tuple[np.ndarray, list[dict]]:
+    """The image shrunk to at most ``max_side`` px on its longer side and the results' keypoints
+    and boxes scaled with it (unchanged when it is small enough)."""
+    h, w = image_rgb.shape[:2]
+    factor = max_side / max(h, w)
+    if factor >= 1.0:
+        return image_rgb, results
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+    fx, fy = size[0] / w, size[1] / h
+    scaled = []
+    for result in results:
+        flat = np.asarray(result["keypoints"], dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
+        flat[:, 0] *= fx
+        flat[:, 1] *= fy
+        out = {**result, "keypoints": flat.reshape(-1).tolist()}
+        if "bbox" in result:
+            x, y, bw, bh = result["bbox"]
+            out["bbox"] = [x * fx, y * fy, bw * fx, bh * fy]
+        scaled.append(out)
+    return small, scaled
+
+
 def save_pose_image(path: str | Path, image_rgb: np.ndarray, results: list[dict], *,
-                    score_thr: float = SCORE_THR) -> Path:
-    """Write the drawn image as a PNG of the image's aspect (at least ``MIN_DRAWN_SIDE`` px on
-    its longer side). Uses a bare Figure, not pyplot, so a command drawing many images holds
-    no figure after each is written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+                    score_thr: float = SCORE_THR, numbers: list[int] | None = None) -> Path:
+    """Write the drawn image as a PNG of the image's aspect: at least ``MIN_DRAWN_SIDE`` px on
+    its longer side, and at most ``MAX_DRAWN_SIDE`` (a larger image is shrunk, the keypoints
+    with it, so drawing costs the same for any image). Uses a bare Figure, not pyplot, so a
+    command drawing many images holds no figure after each is written."""
+    from distilkit.engine.checkpoint import atomic_file
+
+    image_rgb, results = display_scaled(image_rgb, results)
     h, w = image_rgb.shape[:2]
     zoom = max(1.0, MIN_DRAWN_SIDE / max(h, w))
     fig = Figure(figsize=(w * zoom / 100, h * zoom / 100), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
-    draw_poses(ax, image_rgb, results, score_thr=score_thr)
-    fig.savefig(path, dpi=100)
+    draw_poses(ax, image_rgb, results, score_thr=score_thr, numbers=numbers)
+    path = Path(path)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, dpi=100, format="png")
     return path
 
 
@@ -116,5 +149,5 @@ def student_checkpoint(checkpoint: str | Path | None = None, *, profile: str = "
     return ensure_checkpoints(profile, cache, roles=("full",), repo=repo)["full"]
 
 
-__all__ = ["SCORE_THR", "student_checkpoint", "result_keypoints", "draw_poses", "save_pose_image", "plot_poses",
+__all__ = ["SCORE_THR", "MAX_DRAWN_SIDE", "display_scaled", "student_checkpoint", "result_keypoints", "draw_poses", "save_pose_image", "plot_poses",
            "plot_joint_confidences"]

@@ -39,6 +39,11 @@ ROLE_SOURCES = {
 }
 
 
+# The distillation losses each role is trained with (the role's Table 4 row; the teacher: heatmaps).
+ROLE_LOSSES: dict[str, set[str]] = {"teacher": {"heatmap"}, "plain": set(), "tde": {"kt", "vt"},
+                                    "full": {"kt", "vt", "sh", "cs"}}
+
+
 class PublishError(ValueError):
     """Published models that cannot be written or trusted; the message names the file."""
 
@@ -163,10 +168,42 @@ def read_manifest(models_dir: str | Path) -> dict | None:
     return manifest
 
 
+def _listed_file(models_dir: Path, role: str, entry) -> Path:
+    """The file a manifest entry names, which must be a plain file name inside ``models_dir``:
+    a path leading elsewhere (``../../etc/passwd``, an absolute path, a symlink out) is refused
+    before anything is read."""
+    name = entry.get("file") if isinstance(entry, dict) else None
+    manifest = models_dir / MANIFEST
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise PublishError(f"{manifest}: the file of {role!r} must be a file name inside "
+                           f"{models_dir}, got {name!r}")
+    path = models_dir / name
+    if path.exists() and path.resolve().parent != models_dir.resolve():
+        raise PublishError(f"{manifest}: the file of {role!r}, {name}, leads outside {models_dir}")
+    return path
+
+
+def check_role(path: Path, role: str, manifest: Path) -> None:
+    """PublishError unless the file's recorded losses and model are the role's: a manifest with
+    its roles swapped would draw one model under another's name."""
+    if role not in ROLE_LOSSES:
+        raise PublishError(f"{manifest}: unknown role {role!r}; the roles are {sorted(ROLE_LOSSES)}")
+    ckpt = load_checkpoint(path)
+    losses = ckpt.get("config", {}).get("losses", {}) if isinstance(ckpt.get("config"), dict) else {}
+    switches = {name for name in ("kt", "vt", "sh", "cs", "heatmap") if losses.get(name)}
+    model = str(ckpt.get("model_name", ""))
+    wanted_model = "teacher-" if role == "teacher" else "distilpose-s"
+    if switches != ROLE_LOSSES[role] or not model.startswith(wanted_model):
+        raise PublishError(f"{path}: listed as {role!r} in {manifest}, but it is {model} trained with "
+                           f"losses {sorted(switches) or ['reg']}; {role!r} is a {wanted_model}* model "
+                           f"trained with {sorted(ROLE_LOSSES[role]) or ['reg']}")
+
+
 def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None) -> dict[str, Path]:
-    """role -> file of the published models whose bytes match the manifest's sha256 (empty
-    without a manifest). A missing file or a mismatch is an error naming the file: a changed
-    model must not be drawn as the published one."""
+    """role -> file of the published models whose bytes match the manifest's sha256 and whose
+    recorded losses and model are the role's (empty without a manifest). A file outside the
+    folder, a missing file, a mismatch or a file of another role is an error naming the file: a
+    changed model must not be drawn as the published one."""
     models_dir = Path(models_dir)
     manifest = read_manifest(models_dir)
     if manifest is None:
@@ -175,7 +212,7 @@ def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None
     for role, entry in manifest["models"].items():
         if roles is not None and role not in roles:
             continue
-        path = models_dir / str(entry.get("file", ""))
+        path = _listed_file(models_dir, role, entry)
         if not path.is_file():
             raise PublishError(f"{path}: listed for {role!r} in {models_dir / MANIFEST} but missing")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -183,6 +220,7 @@ def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None
             raise PublishError(f"{path}: sha256 {digest} does not match {entry.get('sha256')} in "
                                f"{models_dir / MANIFEST}; the file was changed after publishing "
                                "(restore it with git, or publish again)")
+        check_role(path, role, models_dir / MANIFEST)
         out[role] = path
     return out
 

@@ -96,6 +96,52 @@ def test_a_tampered_file_is_refused_naming_it(published, tmp_path):
         verified_models(copy)
 
 
+def _copy(published: Path, tmp_path: Path, change) -> Path:
+    """A copy of the published folder whose manifest ``change`` edits."""
+    copy = tmp_path / "models"
+    copy.mkdir()
+    for f in published.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    manifest = json.loads((copy / MANIFEST).read_text())
+    change(manifest["models"])
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    return copy
+
+
+def _swap(models: dict, a: str, b: str) -> None:
+    models[a], models[b] = models[b], models[a]
+
+
+@pytest.mark.parametrize("a, b", [("tde", "full"), ("plain", "full"), ("teacher", "plain")])
+def test_a_manifest_with_roles_swapped_is_refused_naming_the_file(published, tmp_path, a, b):
+    copy = _copy(published, tmp_path, lambda models: _swap(models, a, b))
+    with pytest.raises(PublishError, match=rf"{b}\.pt: listed as '{a}' .* but it is"):
+        verified_models(copy)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "..", "sub/tde.pt"])
+def test_a_manifest_path_leading_outside_its_folder_is_refused_before_reading(published, tmp_path,
+                                                                              monkeypatch, name):
+    import distilkit.publish as publish
+
+    copy = _copy(published, tmp_path, lambda models: models["tde"].update(file=name))
+    read = []
+    monkeypatch.setattr(publish.hashlib, "sha256", lambda *a: read.append(a) or hashlib.sha256(*a))
+    with pytest.raises(PublishError, match="must be a file name inside"):
+        verified_models(copy, roles=("tde",))
+    assert read == []
+
+
+def test_a_manifest_file_that_is_a_symlink_out_of_its_folder_is_refused(published, tmp_path):
+    outside = tmp_path / "elsewhere.pt"
+    outside.write_bytes((published / "tde.pt").read_bytes())
+    copy = _copy(published, tmp_path, lambda models: None)
+    (copy / "tde.pt").unlink()
+    (copy / "tde.pt").symlink_to(outside)
+    with pytest.raises(PublishError, match="leads outside"):
+        verified_models(copy, roles=("tde",))
+
+
 def test_above_the_size_limit_nothing_is_written(viz_checkpoints, tmp_path):
     out = tmp_path / "models"
     with pytest.raises(PublishError,

@@ -122,7 +122,7 @@ def test_a_manifest_with_roles_swapped_is_refused_naming_the_file(published, tmp
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "..", "sub/tde.pt"])
 def test_a_manifest_path_leading_outside_its_folder_is_refused_before_reading(published, tmp_path,
                                                                               monkeypatch, name):
-    import distilkit.publish as publish
+    from distilkit import publish
 
     copy = _copy(published, tmp_path, lambda models: models["tde"].update(file=name))
     read = []

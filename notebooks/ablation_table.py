@@ -37,6 +37,7 @@ rows = None               # a subset of row labels, or None for the whole table
 runs_dir = None           # default: runs/<profile>
 results_dir = None        # default: results/ (cpu) or results/<profile>/
 progress = True
+train = True              # False: show the table from the run folders as they are, train nothing
 
 # %%
 import pandas as pd
@@ -49,7 +50,7 @@ pd.DataFrame([s.columns() | {"paper_AP": s.paper_AP} for s in TABLES[int(table)]
 # %%
 summary = run_tables([int(table)], profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                      data_root=data_root, epochs=epochs, rows=rows, runs_dir=runs_dir,
-                     results_dir=results_dir, progress=progress)
+                     results_dir=results_dir, progress=progress) if train else "train=False: nothing trained"
 summary
 
 # %%

@@ -24,9 +24,10 @@ out_dir = None            # where REPORT.md goes; None: runs/cpu/figures/report 
 fig_dir = None            # default: <out_dir>/figures
 
 # %%
+import re
 from pathlib import Path
 
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from distilkit.experiments.report import load_table, summarize, write_report
 from distilkit.viz.session import default_out_dir
@@ -36,6 +37,13 @@ for t, df in tables.items():
     print(f"Table {t}")
     display(df)
 
+# %% [markdown]
+# The report, its figures inline (embedded in the executed notebook, so a copy read elsewhere
+# shows them too):
+
 # %%
 report = write_report(results_dir, fig_dir, out_dir=out_dir or default_out_dir("cpu", "report"))
-display(Markdown(Path(report).read_text()))
+figures = Path(fig_dir) if fig_dir else Path(report).parent / "figures"
+# REPORT.md's image links split it: even parts are text, odd parts the linked figures
+for i, part in enumerate(re.split(r"!\[[^\]]*\]\(([^)]+\.png)\)", Path(report).read_text())):
+    display(Image(filename=str(figures / Path(part).name)) if i % 2 else Markdown(part))

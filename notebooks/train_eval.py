@@ -40,6 +40,7 @@ threads = None            # torch threads for this process (None: leave as is)
 resume = True             # continue from out_dir/last.pt when it exists
 device = "auto"           # auto | cpu | cuda | cuda:N (the grid runner places rows one per GPU)
 teacher_store = None      # folder of teacher outputs shared with rows that see the same batches
+tensorboard = False       # also write TensorBoard scalars into out_dir (tensorboard --logdir ...)
 
 # %%
 import json
@@ -58,7 +59,8 @@ if threads:
 config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
                      losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
                      seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
-                     resume=resume, device=device or "auto", teacher_store=teacher_store)
+                     resume=resume, device=device or "auto", teacher_store=teacher_store,
+                     tensorboard=bool(tensorboard))
 print(config.model_name(), config.losses.switches(), "config", config.hash())
 
 # %%

@@ -17,6 +17,7 @@ from distilkit.experiments.plan import plan_jobs
 from distilkit.experiments.records import COLUMNS, collect_table, run_row
 from distilkit.experiments.reproduce import run_tables
 from distilkit.experiments.runner import run_jobs
+from distilkit.engine.scalars import read_scalars
 
 
 def test_grids_lay_out_the_papers_rows():
@@ -128,7 +129,7 @@ def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
 def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     kw = dict(profile="smoke", rows=["none", "CS", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
               results_dir=tmp_path / "results", data_root=str(smoke_root), progress=False)
-    summary = run_tables([4], **kw)
+    summary = run_tables([4], **kw, tensorboard=True)
     assert summary["failures"] == []
     table = pd.read_csv(tmp_path / "results" / "table4.csv")
     assert list(table.columns) == list(COLUMNS)
@@ -142,6 +143,9 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
         nb = nbformat.read(Path(run_dir) / "train_eval.ipynb", as_version=4)
         assert Path(nb.metadata.papermill.parameters["out_dir"]).resolve() == Path(run_dir).resolve()
         assert nb.metadata.papermill.exception is None
+        scalars = read_scalars(run_dir)                     # --tensorboard passed on to each row
+        assert [step for step, _ in scalars["loss/total"]] == pd.read_csv(Path(run_dir) / "metrics.csv")["epoch"].tolist()
+        assert "val/AP (%)" in scalars
     # the two rows distilled from one teacher at one seed shared its outputs; removed after them
     for row in ("CS", "all"):
         nb = nbformat.read(Path(table.set_index("row").loc[row, "run_dir"]) / "train_eval.ipynb", as_version=4)

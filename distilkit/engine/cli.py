@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
         amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
         max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances,
-        compile=args.compile, teacher_store=args.teacher_store)
+        compile=args.compile, teacher_store=args.teacher_store, tensorboard=args.tensorboard)
     _check_train_args(args, config)
     out = Path(args.out)
     made_here = not out.exists()
@@ -175,6 +175,10 @@ def add_cli(subparsers) -> None:
                         "batches (same teacher, seed, data and loader): bit-identical results, no "
                         "teacher forward pass where a run already stored it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard scalars into the run folder, per epoch: each loss term, "
+                        "the learning rate and the validation AP (view: tensorboard --logdir runs/cpu); "
+                        "the config hash does not change")
     p.add_argument("--max-train-instances", type=positive_int, help="train on the first N instances only")
     p.add_argument("--max-val-instances", type=positive_int, help="evaluate on the first N instances only")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv)")

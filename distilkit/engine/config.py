@@ -47,6 +47,7 @@ class TrainConfig:
     teacher_store: str | None = None
     progress: bool = True
     resume: bool = False
+    tensorboard: bool = False                # TensorBoard scalars in the run folder (engine.scalars)
 
     def resolved_profile(self) -> Profile:
         return get_profile(self.profile)
@@ -98,7 +99,7 @@ class TrainConfig:
 
     def _identity(self) -> dict:
         d = self.to_dict()
-        for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store"):
+        for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store", "tensorboard"):
             d.pop(key, None)
         if self.eval_dark() and not self.dark:
             d["dark"] = True            # the profile's choice; other rows keep their hashes

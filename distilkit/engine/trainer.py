@@ -27,6 +27,7 @@ from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import RunData, build_run_data, resolve_data_root
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics, kpt_score_source
+from distilkit.engine.scalars import epoch_scalars
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
 from distilkit.profiles import Profile, Schedule
@@ -131,6 +132,7 @@ def _fit(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: Pat
     run = _setup(config, profile, schedule, out_dir, info)
     _resume_or_start(run)
     eval_every = config.eval_every or profile.eval_every
+    scalars = epoch_scalars(out_dir, run.epoch, on=config.tensorboard and info.is_main)
     for epoch in range(run.epoch, schedule.epochs):
         row = _train_one_epoch(run, epoch)
         last_epoch = epoch + 1 == schedule.epochs
@@ -138,6 +140,8 @@ def _fit(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: Pat
             run.metrics = _evaluate(run, last_epoch)
             row.update(run.metrics)
         _end_epoch(run, epoch + 1, row)
+        scalars.write(row)
+    scalars.close()
     return _finish(run)
 
 

@@ -73,7 +73,7 @@ def _reproduce(args) -> int:
                         noise_seeds=args.noise_seeds, jobs=args.jobs, runs_dir=args.runs_dir,
                         results_dir=args.results_dir, data_root=args.data_root, epochs=args.epochs,
                         progress=not args.no_progress, figures=not args.no_figures, rows=args.rows,
-                        executor=executor_from_args(args))
+                        executor=executor_from_args(args), tensorboard=args.tensorboard)
     keys = ("profile", "executor", "wall_s", "runs", "failures", "figures_wall_s", "figure_failures")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=1))
     return 1 if summary["failures"] or summary.get("figure_failures") else 0
@@ -89,6 +89,9 @@ def add_cli(subparsers) -> None:
                    help="print the runs, which are done, and the estimated time; train nothing")
     p.add_argument("--no-figures", action="store_true",
                    help="skip REPORT.md and the figures (report and viz notebooks) after the tables")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="the runs trained now also write TensorBoard scalars into their folders "
+                        "(distilkit train --tensorboard; view: tensorboard --logdir runs/cpu)")
     _executor_flags(p)
     p.set_defaults(func=_reproduce, interrupted=_finished_runs)
 

@@ -33,10 +33,12 @@ def default_dirs(profile: str) -> tuple[Path, Path]:
 def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
                jobs: int = 2, runs_dir: str | Path | None = None, results_dir: str | Path | None = None,
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
-               rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print) -> dict:
+               rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print,
+               tensorboard: bool = False) -> dict:
     """Train the teachers the tables need (once), then every row whose folder is not finished,
     on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
-    to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need)."""
+    to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need);
+    ``tensorboard``: the runs trained now also write TensorBoard scalars into their folders."""
     get_profile(profile)  # fail early on a typo
     paths.require_repo("reproduce")
     if seeds < 1 or noise_seeds < 1 or jobs < 1:
@@ -59,6 +61,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         synth = get_profile(profile).synthetic
         if synth:
             ensure_synthetic(synth, seed=0, progress=progress)
+    if tensorboard:   # not part of the recipe: the folders and hashes stay the same
+        runs = [replace(j, config=replace(j.config, tensorboard=True)) for j in runs]
     if executor.kind != "local" and executor.folder is None:
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
@@ -132,11 +136,11 @@ def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, 
 def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int = 1, noise_seeds: int = 3,
               jobs: int = 2, runs_dir=None, results_dir=None, data_root=None, epochs=None,
               progress: bool = True, figures: bool = True, rows: list[str] | None = None,
-              executor: ExecutorConfig | None = None) -> dict:
+              executor: ExecutorConfig | None = None, tensorboard: bool = False) -> dict:
     """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
-                         progress=progress, rows=rows, executor=executor)
+                         progress=progress, rows=rows, executor=executor, tensorboard=tensorboard)
     summary.update(git_commit=git_commit(), machine={
         "platform": platform.platform(), "processor": platform.machine(),
         "cpus": __import__("os").cpu_count(), "python": platform.python_version(),
@@ -150,8 +154,10 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
 
         models = _publish(profile, summary)
         rendered = render_figures(profile=profile, results_dir=summary["results_dir"],
-                                  runs_dir=summary["runs_dir"], progress=progress, models=models)
-        summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"])
+                                  runs_dir=summary["runs_dir"], progress=progress, models=models,
+                                  tables=tuple(tables), epochs=epochs)
+        summary.update(figures_wall_s=rendered["wall_s"], figure_failures=rendered["failures"],
+                       published_notebooks=rendered.get("published", {}).get("total_bytes"))
         _write_summary(out, summary)
     elif figures:  # no viz notebooks on a user's data, but the report reads only the CSVs
         from distilkit.experiments.report import write_report

@@ -70,7 +70,7 @@ def execute_job(job: Job, *, threads: int | None, cache_dir: Path, progress: boo
     params = dict(profile=c.profile, data_root=c.data_root, model=c.model, teacher=c.teacher,
                   losses=c.losses.switches(), reg_loss=c.losses.reg_loss, seed=c.seed, epochs=c.epochs,
                   out_dir=str(job.run_dir), progress=progress, threads=threads, resume=True,
-                  device=c.device, teacher_store=c.teacher_store)
+                  device=c.device, teacher_store=c.teacher_store, tensorboard=c.tensorboard)
     try:
         lock = exclusive(job.run_dir / ".lock", wait=False)
         lock.__enter__()

@@ -7,9 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-
-# metrics.csv's train_* columns that are rates, not loss terms
-NOT_LOSSES = ("train_samples_per_s",)
+from distilkit.engine.scalars import NOT_LOSSES
 
 
 def loss_columns(df: pd.DataFrame) -> list[str]:
@@ -47,4 +45,64 @@ def plot_learning_curves(metrics_csv: str | Path):
     ax_ap.set_ylabel("COCO keypoint metric")
     ax_ap.set_title("validation (detector boxes, flip test)")
     fig.tight_layout()
+    return fig
+
+
+_TITLES = {"AP": "validation AP (detector boxes, flip test)", "loss": "total loss (weighted sum)"}
+
+
+def _ap_percent(df: pd.DataFrame) -> pd.Series:
+    """AP of a metrics.csv in percent (the file holds a fraction unless its AP_unit says so)."""
+    unit = df["AP_unit"].dropna().iloc[0] if "AP_unit" in df.columns and df["AP_unit"].notna().any() else None
+    return pd.to_numeric(df["AP"], errors="coerce") * (1.0 if unit == "percent" else 100.0)
+
+
+def read_curves(runs: dict[str, str | Path]) -> pd.DataFrame:
+    """The runs' metrics.csv in one long frame: run, epoch, curve (a loss term, or ``AP``), value;
+    epochs without evaluation have no AP row."""
+    parts = []
+    for label, folder in runs.items():
+        df = pd.read_csv(Path(folder) / "metrics.csv")
+        curves = {c.removeprefix("train_"): df[c] for c in loss_columns(df)}
+        if "AP" in df.columns:
+            curves["AP"] = _ap_percent(df)
+        for name, values in curves.items():
+            part = pd.DataFrame({"run": label, "epoch": df["epoch"], "curve": name,
+                                 "value": pd.to_numeric(values, errors="coerce")})
+            parts.append(part.dropna(subset=["value"]))
+    if not parts:
+        return pd.DataFrame(columns=["run", "epoch", "curve", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_runs_curves(runs: dict[str, str | Path], *, columns: int = 4):
+    """One panel per loss term (log scale; ``loss`` is their weighted sum) and one for AP (%),
+    each run one colour across the panels; a term a run does not train is absent from its panel."""
+    if not runs:
+        raise ValueError("no runs to draw: name run folders, or run the main job first")
+    frame = read_curves(runs)
+    order = ["loss"] + sorted(set(frame["curve"]) - {"loss", "AP"}) + ["AP"]
+    names = [n for n in order if n in set(frame["curve"])]
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.7 * rows + 0.6), squeeze=False)
+    colours = dict(zip(runs, plt.get_cmap("tab20" if len(runs) > 10 else "tab10").colors))
+    for ax, name in zip(axes.flat, names):
+        for label, part in frame[frame["curve"] == name].groupby("run", sort=False):
+            ax.plot(part["epoch"], part["value"], marker="o", ms=2.5, lw=1.2, color=colours[label], label=label)
+        if name == "AP":
+            ax.set_ylabel("AP (%)")
+        elif (frame.loc[frame["curve"] == name, "value"] > 0).all():
+            ax.set_yscale("log")
+        ax.set_title(_TITLES.get(name, f"L_{name.upper()}" if len(name) == 2 else name), fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    seen = {}
+    for ax in axes.flat[:len(names)]:
+        handles, labels = ax.get_legend_handles_labels()
+        seen.update(zip(labels, handles))
+    fig.legend([seen[r] for r in runs if r in seen], [r for r in runs if r in seen],
+               loc="lower center", ncol=min(len(runs), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(runs) // 6), 1, 1))
     return fig

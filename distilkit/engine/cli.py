@@ -60,6 +60,12 @@ def _check_train_args(args: argparse.Namespace, config) -> None:
             raise DataError(path, f"no such file ({flag})")
     if args.data_root is not None and not Path(args.data_root).expanduser().is_dir():
         raise DataError(args.data_root, "not a folder (--data-root wants a COCO-layout folder)")
+    if args.tensorboard:
+        from importlib.util import find_spec
+
+        from distilkit.engine.scalars import INSTALL_HINT
+        if find_spec("tensorboard") is None:
+            raise UsageError(INSTALL_HINT)
 
 
 def _train(args: argparse.Namespace) -> int:

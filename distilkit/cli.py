@@ -23,8 +23,19 @@ _SUBCOMMAND_MODULES = (
 )
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help shows each option's default and keeps the examples' line breaks."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help keeps the examples' line breaks and shows an option's default once: not where the
+    help line already gives it, not for a required argument, a flag or an unset (None) value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == [] \
+            or action.default == argparse.SUPPRESS
+        if "default" in text or action.required or unset:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)".lstrip()
+        return text
 
 
 class Parser(argparse.ArgumentParser):

@@ -177,13 +177,17 @@ def convert_authors_checkpoint(path: str | Path, model: str) -> dict:
                          model_overrides=overrides)
     return {"model_name": model, "model_overrides": overrides, "config": config.to_dict(),
             "config_hash": config.hash(), "state_dict": kit.state_dict(), "epoch": 0,
-            "metrics": {}, "best_ap": -1.0, "converted_from": str(path), "dropped_keys": dropped}
+            "metrics": {}, "best_ap": -1.0, "converted_from": str(path), "dropped_keys": dropped,
+            "train_data": "coco-layout"}     # the authors trained on COCO, whatever size it is cut to
 
 
 def add_cli(subparsers) -> None:
     from distilkit.cli import HelpFormatter
     p = subparsers.add_parser(
         "convert", help="the authors' released checkpoints (MMPose 0.x) as kit checkpoints",
+        description="Rename and reshape the weights of the authors' released DistilPose and teacher "
+                    "checkpoints (MMPose 0.x .pth files, downloaded by you) into a kit checkpoint that "
+                    "eval, predict and export take. The file is read weights-only: it cannot run code.",
         formatter_class=HelpFormatter,
         epilog="example:\n  distilkit convert --from distilpose-mmpose DistilPose_S.pth --model distilpose-s "
                "--out distilpose_s.pt\n  distilkit eval --checkpoint distilpose_s.pt --data-root /data/coco")

@@ -172,8 +172,8 @@ def check_onnx(path: str | Path, model: nn.Module, *, batch_sizes=CHECK_BATCH_SI
 # ------------------------------------------------------------------------------ command
 EXAMPLE = """\
 examples:
-  distilkit export --checkpoint distilpose_s.pt --onnx distilpose_s.onnx --fold-bn --check
-  distilkit export --checkpoint runs/cpu/teachers/teacher-hrw48-XXXX/best.pt --onnx teacher.onnx
+  distilkit export --checkpoint results/models/full.pt --onnx /tmp/full.onnx --check   # a published model
+  distilkit export --checkpoint runs/cpu/teachers/hrw48-<hash>/best.pt --onnx teacher.onnx --fold-bn
 
 outputs: regression models coords (N,K,2) in [0,1] of the input, scores (N,K), sigmas (N,K,2);
 heatmap models heatmaps (N,K,h,w). Input "images": (N,3,H,W) ImageNet-normalised RGB crops."""

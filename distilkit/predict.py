@@ -85,6 +85,37 @@ def keypoint_score_rule(model: nn.Module, checkpoint: dict) -> str:
     return kpt_score_source(model, TrainConfig.from_dict(config).losses)
 
 
+def training_data(checkpoint: dict) -> str:
+    """What the checkpoint was trained on: ``"synthetic"``, ``"coco-layout"`` or ``"unknown"``.
+
+    Checkpoints record it (``train_data``). Older ones, the published models among them, carry
+    their run's profile and data root instead: no data root under a profile with a synthetic
+    set means that set, and a data root the kit generated is named ``synthetic-<preset>-...``.
+    """
+    recorded = checkpoint.get("train_data")
+    if recorded in ("synthetic", "coco-layout"):
+        return recorded
+    config = checkpoint.get("config")
+    if not isinstance(config, dict):
+        return "unknown"
+    root = checkpoint.get("data_root") or config.get("data_root")
+    if root:
+        return "synthetic" if Path(str(root)).name.startswith("synthetic-") else "coco-layout"
+    from distilkit.profiles import PROFILES
+    profile = PROFILES.get(str(config.get("profile")))
+    if profile is None:
+        return "unknown"
+    return "synthetic" if profile.synthetic else "coco-layout"
+
+
+def synthetic_caveat(checkpoint: dict) -> str | None:
+    """The one-line caveat for a model trained on the kit's synthetic figures (else None)."""
+    if training_data(checkpoint) != "synthetic":
+        return None
+    return ("trained on the kit's small synthetic figures, not photographs: on real images its "
+            "keypoints and scores are not to be trusted")
+
+
 # ------------------------------------------------------------------------------ one image
 def _as_person_boxes(boxes) -> list[PersonBox]:
     """PersonBoxes from PersonBoxes, [x, y, w, h] or [x, y, w, h, score] rows."""
@@ -256,9 +287,11 @@ def drawn_name(ref: ImageRef, refs: Sequence[ImageRef]) -> str:
 # ------------------------------------------------------------------------------ command
 EXAMPLE = """\
 examples:
-  distilkit predict --checkpoint runs/cpu/distilpose-s-XXXX-s0/best.pt --whole-image person.jpg
-  distilkit predict --checkpoint distilpose_s.pt --boxes dets.json --out preds/ \\
-      000000397133.jpg 000000037777.jpg
+  distilkit synth --profile smoke --out /tmp/smoke_coco             # a few synthetic images to try
+  distilkit predict --checkpoint results/models/full.pt --out /tmp/preds \\
+      --boxes /tmp/smoke_coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json \\
+      /tmp/smoke_coco/val2017/000010000001.jpg /tmp/smoke_coco/val2017/000010000002.jpg
+  distilkit predict --checkpoint distilpose_s.pt --whole-image person.jpg   # a converted paper model
 
 boxes files: COCO-style detections [{"image_id" or "file_name", "bbox": [x, y, w, h],
 "score", "category_id"}, ...] (detections of images not given are skipped) or boxes per
@@ -275,6 +308,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, ckpt = load_checkpoint_model(args.checkpoint, args.device)
+    caveat = synthetic_caveat(ckpt)
+    if caveat:
+        print(f"note: {args.checkpoint} was {caveat}", flush=True)
     rule = keypoint_score_rule(model, ckpt) if args.kpt_scores == "auto" else args.kpt_scores
     out = Path(args.out)
     refs = image_refs(args.images)
@@ -286,7 +322,8 @@ def _run(args: argparse.Namespace) -> int:
             for result in results:
                 drawn.add(results_file.add(result))
             shown, numbers = drawn.numbered()
-            path = save_pose_image(out / drawn_name(ref, refs), image, shown, numbers=numbers)
+            path = save_pose_image(out / drawn_name(ref, refs), image, shown, numbers=numbers,
+                                   note=f"model {caveat}" if caveat else None)
             scores = ", ".join(f"{r['score']:.2f}" for r in shown[:8]) or "none"
             more = ", ..." if drawn.seen > 8 else ""
             print(f"{ref.path}: {drawn.seen} person(s), scores {scores}{more} -> {path}"
@@ -338,6 +375,7 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-__all__ = ["load_checkpoint_model", "keypoint_score_rule", "crop_persons", "kept_boxes",
-           "predict_image", "iter_image_results", "iter_files", "predict_files", "check_images", "ImagePrediction", "drawn_name", "add_cli",
+__all__ = ["load_checkpoint_model", "keypoint_score_rule", "training_data", "synthetic_caveat", "crop_persons",
+           "kept_boxes", "predict_image", "iter_image_results", "iter_files", "predict_files", "check_images",
+           "ImagePrediction", "drawn_name", "add_cli",
            "RESULTS_FILE"]

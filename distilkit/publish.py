@@ -67,6 +67,7 @@ def published_checkpoint(ckpt: dict, commit: str | None) -> dict:
             "model_overrides": dict(ckpt.get("model_overrides", {})),
             "config_hash": ckpt.get("config_hash"), "config": ckpt.get("config", {}),
             "metrics": dict(ckpt.get("metrics", {})), "git_commit": commit,
+            **({"train_data": ckpt["train_data"]} if "train_data" in ckpt else {}),
             "state_dict": compact_state_dict(ckpt["state_dict"])}
 
 

@@ -123,7 +123,13 @@ def test_cli(tmp_path, capsys):
         model = build_model(r["model"])
         assert r["params_m"] == f"{count_params(model) / 1e6:.4f}"
         assert r["gmacs"] == f"{count_macs(model)['gmacs']:.4f}"
-    assert "distilpose-s-smoke" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "distilpose-s-smoke" in shown.out
+    # progress on stderr, a line before each stage of each model, in order
+    stages = [line.split("s  ", 1)[1] for line in shown.err.splitlines()]
+    assert stages == [f"[{i}/2] {name}: {stage}" for i, name in enumerate(
+        ["distilpose-s-smoke", "teacher-stemnet-smoke"], 1) for stage in (
+        "counting parameters and MACs at 64x48", "timing 4 forwards at batch 1", "timing 1 forwards at batch 2")]
 
 
 @pytest.mark.parametrize("text, expected", [("64x48", (64, 48)), ("256X192", (256, 192)),

@@ -21,15 +21,23 @@ def metrics_json(metrics: dict) -> str:
     return json.dumps(clean)
 
 
+TRAIN_DESCRIPTION = """Train one model on a COCO-layout set: a heatmap teacher, a plain regression student,
+or a student distilled from a teacher checkpoint with any of the paper's losses. The run folder
+gets last.pt / best.pt, metrics.csv and final_metrics.json (AP there is a fraction, 0-1); the
+last line printed is the COCO metrics as JSON, in percent as the paper writes them."""
 TRAIN_EXAMPLES = """examples:
   distilkit train --profile smoke --model teacher-hrw48 --out runs/t        # a teacher, seconds
   distilkit train --profile cpu --model distilpose-s --losses reg,kt,vt,sh,cs \\
-      --teacher runs/cpu/teachers/hrw48-<hash>/best.pt --out runs/s            # a distilled student
+      --teacher results/models/teacher.pt --out runs/s       # distilled from the published teacher
   distilkit train --profile paper --model teacher-hrw48 --init-backbone hrnet_w48.pth \\
       --data-root /data/coco --out runs/paper/teacher                          # from ImageNet weights
 """
+EVAL_DESCRIPTION = """COCO keypoint metrics (AP, AP50, AP75, APM, APL, AR) of a checkpoint on a val set,
+printed as one JSON line in percent, as the paper writes them. The data defaults to the set the
+checkpoint's run trained on (the synthetic set is generated into the cache on first use)."""
 EVAL_EXAMPLES = """examples:
-  distilkit eval --checkpoint runs/s/best.pt                    # on the data the run trained on
+  distilkit eval --checkpoint results/models/full.pt        # a published model, on its own data
+  distilkit eval --checkpoint runs/s/best.pt --no-flip      # a run of yours, without the flip test
   distilkit eval --checkpoint teacher.pt --data-root /data/coco --dark
   distilkit eval --checkpoint distilpose_s.pt --data-root /data/coco --authors-eval   # val2017 alone is enough
 """
@@ -142,7 +150,8 @@ def add_cli(subparsers) -> None:
     from distilkit.cli import HelpFormatter, non_negative_int, positive_float, positive_int
 
     p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student",
-                              formatter_class=HelpFormatter, epilog=TRAIN_EXAMPLES)
+                              description=TRAIN_DESCRIPTION, formatter_class=HelpFormatter,
+                              epilog=TRAIN_EXAMPLES)
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
                    help="run scale: smoke (seconds), cpu (the embedded set), paper (real COCO, 256x192)")
     p.add_argument("--model", required=True,
@@ -151,13 +160,14 @@ def add_cli(subparsers) -> None:
                         "tokenpose, e.g. deeppose-flatten:timm/resnet18 (the profile adds its size suffix; "
                         "weights are never downloaded: --init-backbone takes a local timm state dict). "
                         "Heatmap specs other than simplebaseline need --losses heatmap")
-    p.add_argument("--teacher", help="teacher checkpoint (best.pt of a teacher run)")
+    p.add_argument("--teacher", help="teacher checkpoint (best.pt of a teacher run, or results/models/teacher.pt)")
     p.add_argument("--init-backbone", metavar="PATH",
                    help="start the backbone from local weights: a timm hrnet_w48/hrnet_w32 or torchvision "
                         "resnet50 state dict, MMPose's hrnet_w48-8ef0771d.pth, or a trained teacher's "
                         "checkpoint (DistilPose-L takes its first three stages)")
-    p.add_argument("--losses", default=None,
-                   help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers)")
+    p.add_argument("--losses",
+                   help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers); default: heatmap "
+                        "for teacher and simplebaseline models, reg (plain regression) for the others")
     p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1",
                    help="the students' coordinate loss (the paper's smooth L1, or the L1 control)")
     p.add_argument("--sh-mode", choices=("authors", "masked"), default="authors",
@@ -198,7 +208,8 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=run_train, interrupted=_train_progress, resume_argv=_with_resume)
 
     e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON",
-                              formatter_class=HelpFormatter, epilog=EVAL_EXAMPLES)
+                              description=EVAL_DESCRIPTION, formatter_class=HelpFormatter,
+                              epilog=EVAL_EXAMPLES)
     e.add_argument("--checkpoint", required=True, help="a kit checkpoint (trained, or from distilkit convert)")
     e.add_argument("--data-root", help="COCO-layout folder; default: the data the checkpoint's run used")
     e.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")

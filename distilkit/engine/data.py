@@ -31,6 +31,13 @@ def resolve_data_root(data_root: str | Path | None, profile: Profile, *, seed: i
     return Path(ensure_synthetic(profile.synthetic, seed=seed, progress=progress))
 
 
+def training_data_kind(root: str | Path) -> str:
+    """``"synthetic"`` for a set the kit generated (it carries the generator's marker file),
+    ``"coco-layout"`` for any other folder (real COCO, or the user's own)."""
+    from distilkit.data.synthetic.writer import MARKER
+    return "synthetic" if (Path(root) / MARKER).is_file() else "coco-layout"
+
+
 def ann_file(root: Path, split: str) -> Path:
     return root / "annotations" / f"person_keypoints_{split}2017.json"
 

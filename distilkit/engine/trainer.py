@@ -24,9 +24,10 @@ from distilkit.engine.checkpoint import (atomic_file, atomic_torch_save, atomic_
                                   rng_state, set_rng_state, unwrap)
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.config import TrainConfig
-from distilkit.engine.data import RunData, build_run_data, resolve_data_root
+from distilkit.engine.data import RunData, build_run_data, resolve_data_root, training_data_kind
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics, kpt_score_source
+from distilkit.engine.heartbeat import Heartbeat
 from distilkit.engine.scalars import epoch_scalars
 from distilkit.engine.schedule import build_optimizer, build_scheduler
 from distilkit.losses import compute_losses
@@ -137,6 +138,7 @@ def _fit(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: Pat
         row = _train_one_epoch(run, epoch)
         last_epoch = epoch + 1 == schedule.epochs
         if last_epoch or (epoch + 1) % eval_every == 0:
+            run.heartbeat.evaluating(epoch)
             run.metrics = _evaluate(run, last_epoch)
             row.update(run.metrics)
         _end_epoch(run, epoch + 1, row)
@@ -164,6 +166,7 @@ class _Run:
     autocast: object                       # a context factory, or None
     scaler: torch.amp.GradScaler | None
     t_start: float
+    heartbeat: Heartbeat
     epoch: int = 0                         # epochs done
     iteration: int = 0
     best_ap: float = -1.0
@@ -191,6 +194,7 @@ class _Run:
                 "config": c.to_dict(), "config_hash": c.hash(), "resume_key": c.resume_key(),
                 "epoch": self.epoch, "state_dict": unwrap(self.model).state_dict(),
                 "metrics": self.metrics, "best_ap": self.best_ap, "data_root": str(self.data.root),
+                "train_data": training_data_kind(self.data.root),
                 "elapsed_s": self.elapsed(), "started": self.started}
         if full:
             ckpt.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
@@ -247,7 +251,8 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
     return _Run(config=config, schedule=schedule, out_dir=out_dir, info=info, device=device, model=model,
                 train_model=train_model, teacher=outputs, data=data, optimizer=optimizer,
                 scheduler=scheduler, autocast=autocast,
-                scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, t_start=t_start)
+                scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, t_start=t_start,
+                heartbeat=Heartbeat(out_dir, schedule.epochs, enabled=info.is_main))
 
 
 def _teacher_outputs(config: TrainConfig, teacher: FrozenTeacher, data: RunData, device: torch.device,
@@ -330,6 +335,8 @@ def _train_batches(run: _Run, epoch: int, source) -> dict:
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
         bar.set_postfix(loss=f"{loss.item():.4f}")
+        run.heartbeat.batch(epoch, step + 1, len(run.data.train_loader), time.perf_counter() - t_epoch,
+                            float(loss.detach()))
         t_fetch = time.perf_counter()
     bar.close()
     run.epoch_complete = True

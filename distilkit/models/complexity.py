@@ -24,9 +24,10 @@ import csv
 import inspect
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -132,8 +133,12 @@ def measure_fps(model: nn.Module, input_size: tuple[int, int] | None = None, *,
 
 def profile_model(model: nn.Module, *, input_size: tuple[int, int] | None = None,
                   device: str = "cpu", batch_sizes: Sequence[int] = (1, 32),
-                  repeats: int = 5, warmup: int = 1) -> dict[str, Any]:
+                  repeats: int = 5, warmup: int = 1,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``log``: called with a line before each stage (counting, each batch size's timing)."""
+    log = log or (lambda line: None)
     size = tuple(input_size or model.input_size)
+    log(f"counting parameters and MACs at {size[0]}x{size[1]}")
     row: dict[str, Any] = {"model": getattr(model, "name", type(model).__name__),
                            "input_size": f"{size[0]}x{size[1]}",
                            "params_m": count_params(model) / 1e6}
@@ -142,6 +147,7 @@ def profile_model(model: nn.Module, *, input_size: tuple[int, int] | None = None
     for bs in batch_sizes:
         # batch 1 is cheap and noisy: give it more repeats
         reps = repeats * 4 if bs == 1 else repeats
+        log(f"timing {reps} forwards at batch {bs}")
         row[f"fps_b{bs}"] = measure_fps(model, size, batch_size=bs, repeats=reps,
                                         warmup=warmup, device=device)
     row["device"] = _device_name(device)
@@ -150,15 +156,19 @@ def profile_model(model: nn.Module, *, input_size: tuple[int, int] | None = None
 
 def profile_models(names: Iterable[str], input_size: tuple[int, int] | None = None,
                    device: str = "cpu", batch_sizes: Sequence[int] = (1, 32),
-                   repeats: int = 5, warmup: int = 1) -> list[dict[str, Any]]:
+                   repeats: int = 5, warmup: int = 1,
+                   log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """One row per preset name: model, params_m, gmacs, gmacs_paper, gflops_mmcv,
-    fps_b{B} for each B in ``batch_sizes``, device."""
+    fps_b{B} for each B in ``batch_sizes``, device. ``log`` gets one progress line per stage."""
+    names = list(names)
     rows = []
-    for name in names:
+    for i, name in enumerate(names, 1):
         overrides = {} if input_size is None else {"input_size": tuple(input_size)}
         model = build_model(name, **overrides)
-        rows.append(profile_model(model, input_size=input_size, device=device,
-                                  batch_sizes=batch_sizes, repeats=repeats, warmup=warmup))
+        model_log = None if log is None else (
+            lambda line, i=i, name=name: log(f"[{i}/{len(names)}] {name}: {line}"))
+        rows.append(profile_model(model, input_size=input_size, device=device, batch_sizes=batch_sizes,
+                                  repeats=repeats, warmup=warmup, log=model_log))
     return rows
 
 
@@ -232,8 +242,14 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 def _run_cli(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+
+    def log(line: str) -> None:   # progress on stderr: the table on stdout stays clean
+        print(f"{time.perf_counter() - start:6.1f} s  {line}", file=sys.stderr, flush=True)
+
     rows = profile_models(args.models, input_size=args.input_size, device=args.device,
-                          batch_sizes=tuple(args.batch_sizes), repeats=args.repeats)
+                          batch_sizes=tuple(args.batch_sizes), repeats=args.repeats,
+                          log=None if args.quiet else log)
     print(format_rows(rows))
     if args.csv:
         write_csv(rows, args.csv)
@@ -251,17 +267,23 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "profile", help="parameters, GMACs (two conventions) and FPS of model presets",
         description=__doc__, formatter_class=HelpFormatter,
-        epilog="example:\n  distilkit profile --models distilpose-s distilpose-l teacher-hrw48 --input-size 256x192")
+        epilog="examples:\n"
+               "  distilkit profile --models distilpose-s-cpu teacher-hrw48-cpu --batch-sizes 1   # seconds\n"
+               "  distilkit profile --models distilpose-s distilpose-l teacher-hrw48 --input-size 256x192"
+               "   # the paper's sizes, minutes")
     p.add_argument("--models", nargs="+", required=True, metavar="NAME",
                    help="preset names, e.g. distilpose-s teacher-hrw48")
     p.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
                    help="override the presets' input size, e.g. 256x192")
     p.add_argument("--csv", default=None, metavar="PATH", help="write the rows here")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device the throughput is measured on")
     p.add_argument("--repeats", type=int, default=5, help="timed forwards per batch size")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32], metavar="B",
+                   help="batch sizes the throughput is measured at (one fps_bB column each)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--paper-csv", default=str(PAPER_CSV), metavar="PATH")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (on stderr)")
+    p.add_argument("--paper-csv", default=str(PAPER_CSV), metavar="PATH",
+                   help="the paper's parameters and GFLOPs to compare with (the copy inside the package)")
     p.set_defaults(func=_run_cli)
 
 

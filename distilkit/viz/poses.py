@@ -8,6 +8,7 @@ hollow: the model itself doubts it.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -76,11 +77,13 @@ def display_scaled(image_rgb: np.ndarray, results: list[dict], max_side: int = M
 
 
 def save_pose_image(path: str | Path, image_rgb: np.ndarray, results: list[dict], *,
-                    score_thr: float = SCORE_THR, numbers: list[int] | None = None) -> Path:
+                    score_thr: float = SCORE_THR, numbers: list[int] | None = None,
+                    note: str | None = None) -> Path:
     """Write the drawn image as a PNG of the image's aspect: at least ``MIN_DRAWN_SIDE`` px on
     its longer side, and at most ``MAX_DRAWN_SIDE`` (a larger image is shrunk, the keypoints
-    with it, so drawing costs the same for any image). Uses a bare Figure, not pyplot, so a
-    command drawing many images holds no figure after each is written."""
+    with it, so drawing costs the same for any image), ``note`` written across its foot. Uses a
+    bare Figure, not pyplot, so a command drawing many images holds no figure after each is
+    written."""
     from distilkit.engine.checkpoint import atomic_file
 
     image_rgb, results = display_scaled(image_rgb, results)
@@ -90,6 +93,10 @@ def save_pose_image(path: str | Path, image_rgb: np.ndarray, results: list[dict]
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     draw_poses(ax, image_rgb, results, score_thr=score_thr, numbers=numbers)
+    if note:
+        chars = max(20, int(w * zoom / 7.5))        # 9 pt DejaVu Sans: under 7.5 px a character
+        fig.text(0.5, 0.01, textwrap.fill(note, chars), ha="center", va="bottom", fontsize=9,
+                 color="white", bbox={"facecolor": "black", "alpha": 0.7, "edgecolor": "none", "pad": 2})
     path = Path(path)
     with atomic_file(path, "wb") as f:
         fig.savefig(f, dpi=100, format="png")

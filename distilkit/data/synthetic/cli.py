@@ -51,8 +51,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=HelpFormatter,
                               epilog="example:\n  distilkit synth --profile smoke --out /tmp/smoke_coco")
     p.add_argument("--profile", choices=sorted(SYNTH_PRESETS), default="cpu",
-                   help="dataset preset (default: cpu)")
+                   help="dataset preset: smoke (a few hundred instances, seconds) or cpu (the main job's set)")
     p.add_argument("--out", required=True, help="output folder (COCO layout)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

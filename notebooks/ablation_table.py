@@ -56,4 +56,5 @@ summary
 # %%
 results = collect_table(int(table), runs_dir or default_dirs(profile)[0], profile=profile,
                         data_root=data_root, epochs=epochs)
-results[["row", "student", "teacher", "reg_loss", "seed", "AP", "err_px", "paper_AP", "wall_s", "error"]]
+results[["row", "student", "teacher", "reg_loss", "seed", "AP", "err_px", "paper_AP", "wall_s", "error",
+         "AP_unit"]]   # AP and paper_AP in percent

@@ -212,10 +212,11 @@ def record(row: Row, error: str | None) -> dict:
     run = json.loads((row.run_dir / "run.json").read_text()) if (row.run_dir / "run.json").is_file() else {}
     return {"row": row.label, "pooling": row.pooling, "model": row.model, "losses": row.losses,
             "seed": row.seed, "epochs": row.epochs, "AP": 100 * metrics.get("AP", np.nan),
-            "err_px": metrics.get("err_px", np.nan), "PCK10": metrics.get("PCK10", np.nan),
+            "err_px": metrics.get("err_px", np.nan), "PCK10": 100 * metrics.get("PCK10", np.nan),
             "score_auc": metrics.get("score_auc", np.nan), "kpt_score": metrics.get("kpt_score", ""),
             "wall_s": run.get("wall_s", np.nan), "git_commit": run.get("git_commit", ""),
-            "config_hash": row.config().hash(), "run_dir": row.run_dir.name, "error": error or ""}
+            "config_hash": row.config().hash(), "run_dir": row.run_dir.name, "error": error or "",
+            "AP_unit": "percent"}   # AP and PCK10 in percent (distilkit.units)
 
 
 runs = pd.DataFrame([record(r, errors.get(r)) for r in [teacher_row, *student_rows]])
@@ -234,7 +235,7 @@ summary = (runs.groupby("row", sort=False)
                 PCK10=("PCK10", spread), score_auc=("score_auc", spread),
                 kpt_score=("kpt_score", "first"))
            .reindex(order))
-summary  # mean (min-max over seeds); AP in %
+summary  # mean (min-max over seeds); AP and PCK10 in %
 
 # %% [markdown]
 # ## The SH gain per pooling, paired by seed

@@ -51,6 +51,7 @@ import torch
 
 from distilkit.engine import TrainConfig, fit
 from distilkit.losses import parse_loss_switches
+from distilkit.units import metrics_in_percent
 from distilkit.viz.curves import plot_learning_curves
 from distilkit.viz.predictions import plot_predictions
 
@@ -64,8 +65,9 @@ config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
 print(config.model_name(), config.losses.switches(), "config", config.hash())
 
 # %%
-metrics = fit(config)
-print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}, indent=1))
+metrics = fit(config)   # fractions, as the run folder keeps them; shown in percent (AP, AR, PCK)
+print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics_in_percent(metrics).items()},
+                 indent=1))
 
 # %% [markdown]
 # ## Learning curves

@@ -186,9 +186,12 @@ def test_cli_teacher_to_distilled_student_end_to_end(tmp_path, smoke_root, smoke
                                "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
     assert ev.returncode == 0, ev.stderr
     metrics = json.loads(ev.stdout.strip().splitlines()[-1])
-    assert set(metrics) == {"AP", "AP50", "AP75", "APM", "APL", "AR"}
-    # eval of the saved checkpoint reproduces the metric the run reported
-    assert metrics["AP"] == pytest.approx(trained["AP"], abs=1e-9)
+    assert set(metrics) == {"AP", "AP50", "AP75", "APM", "APL", "AR", "unit"}
+    # eval of the saved checkpoint reproduces the metric the run reported, in percent; the run
+    # folder keeps the fraction
+    assert metrics["AP"] == pytest.approx(trained["AP"], abs=1e-6) and metrics["unit"] == "percent"
+    stored = json.loads((tmp_path / "student" / "final_metrics.json").read_text())
+    assert metrics["AP"] == pytest.approx(100 * stored["AP"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -210,8 +213,8 @@ def test_torchrun_two_process_gloo_matches_single_process(tmp_path, smoke_root):
     two = json.loads([l for l in ddp.stdout.strip().splitlines() if l.startswith("{")][-1])
     # Same samples per step (the sharded sampler splits each global batch), but per-rank BN
     # statistics and augmentation draws differ: the metrics agree within a few AP points.
-    assert abs(one["AP"] - two["AP"]) <= 0.05, (one, two)
-    assert abs(one["AR"] - two["AR"]) <= 0.05, (one, two)
+    assert abs(one["AP"] - two["AP"]) <= 5, (one, two)      # percent
+    assert abs(one["AR"] - two["AR"]) <= 5, (one, two)
     curve = pd.read_csv(tmp_path / "two" / "metrics.csv")
     assert len(curve) == 2 and curve["train_loss"].notna().all()
 

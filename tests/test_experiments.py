@@ -3,6 +3,7 @@
 The report built from the tables is tested in test_report.py."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -99,7 +100,7 @@ def test_a_row_carries_the_provenance_its_run_recorded_and_blank_where_it_record
     old = _finished(job, 1, 0.2)      # a folder from before run records: no commit is better than a wrong one
     table = collect_table(4, tmp_path, profile="smoke").set_index("seed")
     assert {k: table.loc[0, k] for k in record} == record
-    assert table.loc[0, "AP"] == 0.1
+    assert table.loc[0, "AP"] == pytest.approx(10.0) and table.loc[0, "AP_unit"] == "percent"
     assert table.loc[1, "git_commit"] == "" and table.loc[1, "wall_s"] == ""
     assert run_row(job, old, 1)["AP"] == 0.2
 
@@ -134,7 +135,9 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     table = pd.read_csv(tmp_path / "results" / "table4.csv")
     assert list(table.columns) == list(COLUMNS)
     assert sorted(table["row"]) == ["CS", "all", "none"]
-    assert table["AP"].between(0, 1).all()
+    assert table["AP"].between(0, 100).all() and (table["AP_unit"] == "percent").all()   # the folders keep fractions
+    for run_dir, ap in zip(table["run_dir"], table["AP"]):
+        assert ap == pytest.approx(100 * json.loads((Path(run_dir) / "final_metrics.json").read_text())["AP"], abs=1e-4)
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
     teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
     assert teachers["row"].tolist() == ["HRNet-W48 (teacher)"]

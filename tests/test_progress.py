@@ -1,14 +1,22 @@
-"""The long job says where it is: stage names, a line per row epoch with its loss and an ETA, and
-``--plan`` shows what is done and what is left without training anything."""
+"""The long job says where it is: its estimate with the data and figures, stage names, each
+running row from its first batch and at least every 30 s, a line per row epoch with its loss
+and an ETA, teachers named as teachers; and ``--plan`` shows what is done and what is left
+without training anything."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from distilkit.engine.heartbeat import Heartbeat
+from distilkit.experiments import progress
 from distilkit.experiments.plan import plan_jobs
-from distilkit.experiments.progress import EpochTimes, RowWatch, format_duration, plan_lines, stage_line
+from distilkit.experiments.progress import (EpochTimes, RowWatch, estimate_line, format_duration, plan_lines,
+                                            row_label, stage_line)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,6 +35,7 @@ def test_a_running_row_reports_each_new_epoch_with_its_loss_and_the_eta(tmp_path
     _epochs(running[0].run_dir, 1, epoch_s=90.0)
     watch.poll(running, waiting, lines.append)
     watch.poll(running, waiting, lines.append)        # nothing new: no second line
+    lines = [line for line in lines if "started" not in line]
     assert len(lines) == 1
     assert "table 4 'none' seed 0: epoch 1/2, loss 0.1, 1.5 min/epoch" in lines[0]
     # 1 epoch left of the running row + 2 x 2 epochs waiting, 90 s each, one at a time
@@ -44,9 +53,10 @@ def test_plan_lists_done_and_left_and_trains_nothing(tmp_path):
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     out = run.stdout.splitlines()
-    assert any("'HRNet-W48 (teacher)'" in line and line.endswith("done") for line in out)
+    assert any(line.startswith("teacher 'HRNet-W48'") and line.endswith("done") for line in out)
     assert sum("to run" in line for line in out) == 2
-    assert out[-1].startswith("1 of 3 runs done; the rest ~")
+    assert out[-2].startswith("1 of 3 runs done; the rest ~")
+    assert out[-1].startswith("estimate ~") and "data ~" in out[-1] and "report and figures ~" in out[-1]
     assert sorted(p.name for p in (tmp_path / "runs").rglob("*")) == before     # nothing trained or written
 
 
@@ -78,3 +88,88 @@ def test_the_plan_shows_what_the_committed_and_the_previous_reference_took(tmp_p
                                          "the previous reference (a891c84, 29 runs) took 2 h 37 min for its runs"]
     summary(tmp_path, 9394.1, "a891c8434cc4", 29)       # one run listed once
     assert reference_lines(tmp_path) == ["the committed reference (a891c84, 29 runs) took 2 h 37 min for its runs"]
+
+
+class Clock:
+    """Stands in for the time module inside progress: seconds that pass when a test says so."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_running_row_speaks_from_its_first_batch_and_at_least_every_30_s(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(progress, "time", clock)
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    job, lines = jobs[0], []
+    watch = RowWatch(EpochTimes(), in_flight=1)
+    said_at = []
+
+    def poll(seconds: float) -> list[str]:       # the runner polls at least every 10 s
+        new = []
+        for _ in range(int(seconds // 10)):
+            clock.now += 10
+            before = len(lines)
+            watch.poll([job], [], lines.append)
+            new += lines[before:]
+            said_at.extend([clock.now] * (len(lines) - before))
+        return new
+
+    watch.poll([job], [], lines.append)
+    said_at.append(clock.now)
+    assert lines == ["   table 4 'none' seed 0: started (distilpose-s-smoke)"]
+    assert all("preparing" in line for line in poll(60))            # no batch yet: what it is doing
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    beat = Heartbeat(job.run_dir, epochs=2)
+    beat.batch(0, 1, 40, 3.0, 0.5)
+    clock.now = max(clock.now, time.time())
+    assert poll(10) == ["   table 4 'none' seed 0: epoch 1/2, batch 1/40, loss 0.5; this epoch ~2.0 min at this pace"]
+    beat._last = float("-inf")
+    beat.batch(0, 20, 40, 50.0, 0.25)
+    assert any("batch 20/40, loss 0.25; this epoch ~1.7 min" in line for line in poll(30))
+    beat.evaluating(1)
+    assert any("evaluating after epoch 2/2" in line for line in poll(30))
+    gaps = [b - a for a, b in zip(said_at, said_at[1:])]
+    assert max(gaps) <= 30
+
+
+def test_a_past_attempts_heartbeat_is_not_shown(tmp_path, monkeypatch):
+    clock = Clock()
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    jobs[0].run_dir.mkdir(parents=True)
+    Heartbeat(jobs[0].run_dir, epochs=2).batch(0, 7, 40, 3.0, 0.5)   # written before this session
+    clock.now = time.time() + 600
+    monkeypatch.setattr(progress, "time", clock)
+    watch, lines = RowWatch(EpochTimes(), in_flight=1), []
+    for _ in range(3):
+        clock.now += 10
+        watch.poll(jobs[:1], [], lines.append)
+    assert not any("batch 7/40" in line for line in lines) and any("preparing" in line for line in lines)
+
+
+@pytest.mark.parametrize("tables, label", [([4], "teacher 'HRNet-W48'"), ([6], "teacher 'SimpleBaseline'")])
+def test_teachers_are_labelled_as_teachers(tables, label, tmp_path):
+    teachers, _ = plan_jobs(tables, profile="smoke", seeds=[0], runs_dir=tmp_path)
+    assert label in [row_label(t) for t in teachers]
+    assert not any("table" in row_label(t) for t in teachers)
+
+
+@pytest.mark.parametrize("data_ready, stages, data_s, figures_s", [
+    (False, {"data": 300.0, "figures": 60.0}, 300.0, 60.0),     # the reference's measured stages
+    (True, {"data": 300.0, "figures": 60.0}, 0.0, 60.0),        # the data is there already
+    (False, {}, progress.GUESS_DATA_S, progress.GUESS_FIGURES_S),
+])
+def test_the_estimate_counts_the_data_and_the_figures(data_ready, stages, data_s, figures_s, tmp_path):
+    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    times = EpochTimes(reference={"distilpose-s": 600.0}, stages=stages)
+    rows_s = sum(times.row_seconds(j) for j in jobs) / 2
+    line = estimate_line(jobs, times, 2, data_ready=data_ready, figures=True)
+    assert line.startswith(f"estimate ~{format_duration(data_s + rows_s + figures_s)} in all: "
+                           f"data ~{format_duration(data_s)}, {len(jobs)} of {len(jobs)} runs ~{format_duration(rows_s)}")
+    assert line.endswith(f"report and figures ~{format_duration(figures_s)}")

@@ -13,11 +13,15 @@ METRIC_KEYS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 
 
 def metrics_json(metrics: dict) -> str:
-    """The six COCO metrics as strict JSON (a metric COCOeval could not compute is null)."""
-    clean = {}
+    """The six COCO metrics (fractions inside the kit) as strict JSON in percent, the unit
+    stated (a metric COCOeval could not compute is null)."""
+    from distilkit.units import PERCENT, percent
+
+    clean: dict = {}
     for k in METRIC_KEYS:
         v = metrics.get(k)
-        clean[k] = None if v is None or v != v else float(v)
+        clean[k] = None if v is None or v != v else round(percent(v), 6)
+    clean["unit"] = PERCENT
     return json.dumps(clean)
 
 

@@ -70,7 +70,7 @@ def _reproduce(args) -> int:
     if args.plan:
         print(plan_text(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
                         runs_dir=args.runs_dir, data_root=args.data_root, epochs=args.epochs,
-                        rows=args.rows, executor=executor_from_args(args)))
+                        rows=args.rows, executor=executor_from_args(args), figures=not args.no_figures))
         return 0
 
     summary = reproduce(profile=args.profile, tables=args.tables, seeds=args.seeds,

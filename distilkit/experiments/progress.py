@@ -1,5 +1,7 @@
-"""What the long job says while it runs: stage names, a line per row as its epochs finish (with
-its loss), and an ETA from measured epoch times; and ``--plan``, the same estimate before it runs.
+"""What the long job says while it runs: stage names, the whole job's estimate before it starts
+(data, runs and figures), then for each running row a line from its first batch on and at least
+every ``SPEAK_EVERY_S`` seconds (its batch, loss and pace, read from the trainer's heartbeat), a
+line per finished epoch with the job's ETA; and ``--plan``, the same estimate without running.
 
 Estimates come from measurements, best first: epochs this grid's rows already finished (their
 ``metrics.csv``), finished folders of the same model anywhere under the runs folder, the
@@ -14,19 +16,38 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import json
+import time
+
+from distilkit.engine.heartbeat import read_beat
 from distilkit.experiments.plan import Job
 from distilkit.experiments.records import error_of, is_finished
+from distilkit.profiles import get_profile
 
 STAGES = ("data", "teachers", "tables", "report")
 GUESS_EPOCH_S = 120.0          # no measurement at all: a cpu-profile student epoch on 2 cores
+GUESS_DATA_S = 240.0           # generating the cpu synthetic set on 2 cores, unmeasured
+GUESS_FIGURES_S = 120.0        # REPORT.md and the viz notebooks, unmeasured
+# a running row speaks at least this often; the runner polls every 10 s, so the gap stays under 30 s
+SPEAK_EVERY_S = 20.0
+TEACHER_SUFFIX = " (teacher)"
 
 
 def stage_line(name: str, detail: str = "") -> str:
     return f"== stage {STAGES.index(name) + 1}/{len(STAGES)}: {name}{' - ' + detail if detail else ''} =="
 
 
+def row_label(job: Job) -> str:
+    """How the job's lines name a run: ``teacher 'HRNet-W48'`` or ``table 4 'all' seed 1``."""
+    if job.spec.row.endswith(TEACHER_SUFFIX):
+        return f"teacher {job.spec.row[:-len(TEACHER_SUFFIX)]!r}"
+    return f"table {job.spec.table} {job.spec.row!r} seed {job.seed}"
+
+
 def format_duration(seconds: float) -> str:
     minutes = int(round(seconds / 60))
+    if minutes == 0 and seconds > 0:
+        return "under 1 min"
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
@@ -45,6 +66,7 @@ class EpochTimes:
 
     measured: dict[str, list[float]] = field(default_factory=dict)
     reference: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)     # data / figures wall s of a reference
 
     @classmethod
     def gather(cls, runs_root: Path, results_dir: Path | None) -> "EpochTimes":
@@ -58,7 +80,14 @@ class EpochTimes:
             for row in _read_rows((results_dir or Path("/nonexistent")) / name):
                 if row.get("wall_s") and row.get("epochs") and row.get("model"):
                     times.reference.setdefault(row["model"], float(row["wall_s"]) / float(row["epochs"]))
+        times.stages = _stage_walls(results_dir)
         return times
+
+    def data_seconds(self, ready: bool) -> float:
+        return 0.0 if ready else self.stages.get("data", GUESS_DATA_S)
+
+    def figures_seconds(self, figures: bool) -> float:
+        return self.stages.get("figures", GUESS_FIGURES_S) if figures else 0.0
 
     def epoch_seconds(self, job: Job) -> float:
         model = job.config.model_name()
@@ -70,8 +99,28 @@ class EpochTimes:
         return max(0, job.config.schedule().epochs - epochs_done) * self.epoch_seconds(job)
 
 
+def _stage_walls(results_dir: Path | None) -> dict[str, float]:
+    """The data and figure stages' wall seconds the committed reference's summary records."""
+    try:
+        summary = json.loads((Path(results_dir or "/nonexistent") / "reproduce_summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = {"data": "data_wall_s", "figures": "figures_wall_s"}
+    return {stage: float(summary[key]) for stage, key in keys.items()
+            if isinstance(summary.get(key), (int, float))}
+
+
+def data_ready(profile: str, data_root: str | None) -> bool:
+    """Whether the data stage has nothing to do: the user's folder, or a current synthetic set."""
+    synth = get_profile(profile).synthetic
+    if data_root or not synth:
+        return True
+    from distilkit.data.synthetic.config import resolve_config
+    from distilkit.data.synthetic.writer import default_data_root, is_current
+    return is_current((default_data_root() / f"synthetic-{synth}-seed0").resolve(), resolve_config(synth), 0)
+
+
 def _model_of(run_dir: Path) -> str | None:
-    import json
     try:
         return json.loads((run_dir / "config.json").read_text())["model_name"]
     except (OSError, ValueError, KeyError):
@@ -88,52 +137,113 @@ def _read_rows(path: Path) -> list[dict]:
 
 @dataclass
 class RowWatch:
-    """Prints a line when a running row finishes an epoch; keeps the ETA of the whole pool."""
+    """Speaks for the running rows: a line at a row's first batch, at least every
+    ``SPEAK_EVERY_S`` after (batch and pace from its heartbeat, or what it is doing before its
+    first batch and while it evaluates), and one per finished epoch with the job's ETA, which
+    counts the figures still to draw (``after_s``)."""
 
     times: EpochTimes
     in_flight: int
+    after_s: float = 0.0
     seen: dict[Path, int] = field(default_factory=dict)
+    started: dict[Path, float] = field(default_factory=dict)     # wall time a row was first seen running
+    spoken: dict[Path, float] = field(default_factory=dict)      # monotonic time of its last line
+    first_batch: set = field(default_factory=set)
 
     def poll(self, running: list[Job], waiting: list[Job], log) -> None:
         for job in running:
-            curve = read_curve(job.run_dir)
-            if len(curve) > self.seen.get(job.run_dir, 0):
-                self.seen[job.run_dir] = len(curve)
-                last = curve[-1]
-                self.times.measured.setdefault(job.config.model_name(), []).append(float(last["epoch_s"]))
-                log(f"   {_label(job)}: epoch {last['epoch']}/{job.config.schedule().epochs}, "
-                    f"loss {float(last['train_loss']):.4g}, {float(last['epoch_s']) / 60:.1f} min/epoch; "
-                    f"job ETA {format_duration(self.eta(running, waiting))}")
+            if job.run_dir not in self.started:
+                self.started[job.run_dir], self.spoken[job.run_dir] = time.time(), time.monotonic()
+                log(f"   {row_label(job)}: started ({job.config.model_name()})")
+            if self._epoch_line(job, running, waiting, log):
+                continue
+            line = self._beat_line(job)
+            if line:
+                self.spoken[job.run_dir] = time.monotonic()
+                log(f"   {row_label(job)}: {line}")
+        for gone in set(self.started) - {j.run_dir for j in running}:
+            self.started.pop(gone, None)
+            self.spoken.pop(gone, None)
+
+    def _epoch_line(self, job: Job, running: list[Job], waiting: list[Job], log) -> bool:
+        curve = read_curve(job.run_dir)
+        if len(curve) <= self.seen.get(job.run_dir, 0):
+            return False
+        self.seen[job.run_dir] = len(curve)
+        last = curve[-1]
+        self.times.measured.setdefault(job.config.model_name(), []).append(float(last["epoch_s"]))
+        self.spoken[job.run_dir] = time.monotonic()
+        log(f"   {row_label(job)}: epoch {last['epoch']}/{job.config.schedule().epochs}, "
+            f"loss {float(last['train_loss']):.4g}, {float(last['epoch_s']) / 60:.1f} min/epoch; "
+            f"job ETA {format_duration(self.eta(running, waiting))}")
+        return True
+
+    def _beat_line(self, job: Job) -> str | None:
+        """The row's line now, or None when it spoke recently (its first batch always speaks)."""
+        beat = self._beat(job)
+        first = beat is not None and beat.stage == "train" and job.run_dir not in self.first_batch
+        if not first and time.monotonic() - self.spoken.get(job.run_dir, 0.0) < SPEAK_EVERY_S:
+            return None
+        if beat is None:
+            return (f"preparing (data, model, teacher), {time.time() - self.started[job.run_dir]:.0f} s; "
+                    "batch progress from its first batch")
+        if beat.stage == "evaluate":
+            return f"evaluating after epoch {beat.epoch}/{beat.epochs}, {time.time() - beat.wall:.0f} s so far"
+        self.first_batch.add(job.run_dir)
+        pace = beat.epoch_estimate_s() or 0.0
+        return (f"epoch {beat.epoch}/{beat.epochs}, batch {beat.batch}/{beat.batches}, loss {beat.loss:.4g}; "
+                f"this epoch ~{pace / 60:.1f} min at this pace")
+
+    def _beat(self, job: Job):
+        """The row's heartbeat from this session (a folder's older beat is a past attempt's)."""
+        beat = read_beat(job.run_dir)
+        started = self.started.get(job.run_dir, 0.0)
+        return beat if beat is not None and beat.wall >= started - 5.0 else None
 
     def eta(self, running: list[Job], waiting: list[Job]) -> float:
         left = sum(self.times.row_seconds(j, len(read_curve(j.run_dir))) for j in running)
         left += sum(self.times.row_seconds(j) for j in waiting)
-        return left / max(1, self.in_flight)
+        return left / max(1, self.in_flight) + self.after_s
 
 
-def _label(job: Job) -> str:
-    return f"table {job.spec.table} {job.spec.row!r} seed {job.seed}"
+def runs_seconds(runs: list[Job], times: EpochTimes, in_flight: int) -> float:
+    """The wall time the unfinished runs would take, ``in_flight`` at a time."""
+    left = sum(times.row_seconds(j, 0 if error_of(j.run_dir) else len(read_curve(j.run_dir)))
+               for j in runs if not is_finished(j))
+    return left / max(1, in_flight)
 
 
 def plan_lines(runs: list[Job], times: EpochTimes, in_flight: int) -> list[str]:
     """One line per run (done, failed, or to run with its estimate), then the total."""
-    lines, left = [], 0.0
+    lines = []
     for job in runs:
         if is_finished(job):
             status = "done"
         elif error_of(job.run_dir):
-            status, left = "failed: will run again", left + times.row_seconds(job)
+            status = "failed: will run again"
         else:
             done = len(read_curve(job.run_dir))
             estimate = times.row_seconds(job, done)
-            left += estimate
             status = f"to run ({done} epochs done), ~{format_duration(estimate)}" if done else \
                 f"to run, ~{format_duration(estimate)}"
-        lines.append(f"{_label(job):<48} {job.config.model_name():<22} {status}")
+        lines.append(f"{row_label(job):<48} {job.config.model_name():<22} {status}")
     finished = sum(is_finished(j) for j in runs)
-    lines.append(f"{finished} of {len(runs)} runs done; the rest ~{format_duration(left / max(1, in_flight))} "
+    lines.append(f"{finished} of {len(runs)} runs done; the rest "
+                 f"~{format_duration(runs_seconds(runs, times, in_flight))} "
                  f"at {in_flight} rows at a time (a lower bound: students wait for their teachers)")
     return lines
 
 
-__all__ = ["STAGES", "stage_line", "format_duration", "EpochTimes", "RowWatch", "plan_lines", "read_curve"]
+def estimate_line(runs: list[Job], times: EpochTimes, in_flight: int, *, data_ready: bool,
+                  figures: bool) -> str:
+    """The whole job's estimate: the data stage, the runs left and the figures."""
+    data, rows = times.data_seconds(data_ready), runs_seconds(runs, times, in_flight)
+    after = times.figures_seconds(figures)
+    left = sum(not is_finished(j) for j in runs)
+    return (f"estimate ~{format_duration(data + rows + after)} in all: data ~{format_duration(data)}, "
+            f"{left} of {len(runs)} runs ~{format_duration(rows)} at {in_flight} at a time, "
+            f"report and figures ~{format_duration(after)}")
+
+
+__all__ = ["STAGES", "stage_line", "format_duration", "EpochTimes", "RowWatch", "plan_lines", "read_curve",
+           "row_label", "estimate_line", "runs_seconds", "data_ready", "SPEAK_EVERY_S"]

@@ -20,13 +20,14 @@ from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folde
 from distilkit.engine.checkpoint import atomic_write_text
 from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
+from distilkit.units import UNIT_COLUMN, frame_in_percent
 
 METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 DIAGNOSTICS = ("err_px", "PCK10", "score_auc", "kpt_score", "AP_dark")
 # The exported CSVs' columns, in order.
 COLUMNS = ("table", "row", "student", "teacher", "model", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss",
            "seed", *METRICS, "paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
-           "torch_version", "timestamp", "host", "epochs", "run_dir", "error", *DIAGNOSTICS)
+           "torch_version", "timestamp", "host", "epochs", "run_dir", "error", *DIAGNOSTICS, UNIT_COLUMN)
 ERROR_FILE = "error.txt"
 TEACHER_TABLE = 0     # teachers.csv: the teachers no table prints as a row of its own
 
@@ -99,7 +100,8 @@ def table_jobs(table: int, *, profile: str, runs_root: Path, data_root: str | No
 def collect_table(table: int, runs_root: str | Path, *, profile: str | None = None,
                   data_root: str | None = None, epochs: int | None = None,
                   repo: Path | None = None) -> pd.DataFrame:
-    """A results table derived from the run folders under ``runs_root`` (e.g. ``runs/cpu``).
+    """A results table derived from the run folders under ``runs_root`` (e.g. ``runs/cpu``), its
+    AP, AR and PCK in percent (``AP_unit``; the folders keep fractions, ``distilkit.units``).
 
     Rows in the paper's order, each row's seeds ascending, every seed whose folder holds a
     finished or failed run of this recipe. ``profile`` defaults to the folder's name.
@@ -117,7 +119,7 @@ def collect_table(table: int, runs_root: str | Path, *, profile: str | None = No
             row = run_row(job, run_dir, seed, repo)
             if row is not None:
                 rows.append(row)
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame_in_percent(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
 def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path, **kw) -> list[Path]:

@@ -14,7 +14,8 @@ from distilkit.data.errors import DataError, UsageError
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs
-from distilkit.experiments.progress import EpochTimes, RowWatch, format_duration, plan_lines, stage_line
+from distilkit.experiments.progress import (EpochTimes, RowWatch, data_ready, estimate_line, format_duration,
+                                            plan_lines, stage_line)
 from distilkit.experiments.records import export_tables
 from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.profiles import get_profile
@@ -34,11 +35,12 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                jobs: int = 2, runs_dir: str | Path | None = None, results_dir: str | Path | None = None,
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
                rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print,
-               tensorboard: bool = False) -> dict:
+               tensorboard: bool = False, figures: bool = False) -> dict:
     """Train the teachers the tables need (once), then every row whose folder is not finished,
     on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
     to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need);
-    ``tensorboard``: the runs trained now also write TensorBoard scalars into their folders."""
+    ``tensorboard``: the runs trained now also write TensorBoard scalars into their folders;
+    ``figures``: the figures follow (the estimate counts them)."""
     get_profile(profile)  # fail early on a typo
     paths.require_repo("reproduce")
     if seeds < 1 or noise_seeds < 1 or jobs < 1:
@@ -55,18 +57,23 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
                      data_root=data_root, epochs=epochs, rows=rows)
     say = log if not progress else (lambda m: tqdm.write(m))
+    times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
+    say(estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
+                      figures=figures))
     say(stage_line("data", data_root or f"synthetic set '{get_profile(profile).synthetic}'"))
+    t_data = time.perf_counter()
     if data_root is None:
         from distilkit.data.synthetic import ensure_synthetic
         synth = get_profile(profile).synthetic
         if synth:
             ensure_synthetic(synth, seed=0, progress=progress)
+    data_wall = time.perf_counter() - t_data
     if tensorboard:   # not part of the recipe: the folders and hashes stay the same
         runs = [replace(j, config=replace(j.config, tensorboard=True)) for j in runs]
     if executor.kind != "local" and executor.folder is None:
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
-    watch = RowWatch(EpochTimes.gather(runs_dir, paths.results_dir(profile)), executor.in_flight)
+    watch = RowWatch(times, executor.in_flight, after_s=times.figures_seconds(figures))
     with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar:
         failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks", watch=watch,
                             progress=progress, bar=bar, log=lambda m: bar.write(m) if progress else log(m))
@@ -74,6 +81,7 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs)
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
             "jobs": executor.in_flight, "executor": executor.kind, "wall_s": round(wall, 1), "runs": len(runs),
+            "data_wall_s": round(data_wall, 1),
             "failures": [{"table": j.spec.table, "row": j.spec.row, "seed": j.seed, "error": e}
                          for j, e in failures],
             "results_dir": str(results_dir), "runs_dir": str(runs_dir),
@@ -82,7 +90,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
 
 def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
               runs_dir: str | Path | None = None, data_root: str | None = None, epochs: int | None = None,
-              rows: list[str] | None = None, executor: ExecutorConfig | None = None) -> str:
+              rows: list[str] | None = None, executor: ExecutorConfig | None = None,
+              figures: bool = True) -> str:
     """``reproduce --plan``: the runs, which are done, and the time the rest would take."""
     executor = executor or ExecutorConfig()
     runs_dir = Path(runs_dir or default_dirs(profile)[0]).resolve()
@@ -90,7 +99,10 @@ def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
                      data_root=data_root, epochs=epochs, rows=rows)
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
-    return "\n".join(plan_lines(runs, times, executor.in_flight) + reference_lines(paths.results_dir(profile)))
+    total = estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
+                          figures=figures)
+    return "\n".join(plan_lines(runs, times, executor.in_flight) + [total]
+                     + reference_lines(paths.results_dir(profile)))
 
 
 def reference_lines(results_dir: Path) -> list[str]:
@@ -140,7 +152,8 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
     """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
-                         progress=progress, rows=rows, executor=executor, tensorboard=tensorboard)
+                         progress=progress, rows=rows, executor=executor, tensorboard=tensorboard,
+                         figures=figures)
     summary.update(git_commit=git_commit(), machine={
         "platform": platform.platform(), "processor": platform.machine(),
         "cpus": __import__("os").cpu_count(), "python": platform.python_version(),

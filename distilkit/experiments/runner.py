@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from distilkit.engine.locks import exclusive
 from distilkit.experiments.executors import DevicePool, ExecutorConfig, make_submit
 from distilkit.experiments.plan import Job, unique_runs
-from distilkit.experiments.progress import RowWatch, stage_line
+from distilkit.experiments.progress import RowWatch, row_label, stage_line
+from distilkit.units import percent
 from distilkit.experiments.records import ERROR_FILE, is_finished
 from distilkit.experiments.scheduling import finished_stores, start_order
 from distilkit.experiments.scheduling import teacher_dir as _teacher_dir
@@ -154,7 +155,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
     def fail(job: Job, msg: str, detail: str = "") -> None:
         state.failures.append((job, msg))
         record_failure(job, msg, detail)
-        log(f"FAILED table {job.spec.table} {job.spec.row!r} seed {job.seed}: {msg}")
+        log(f"FAILED {row_label(job)}: {msg}")
         if bar is not None:
             bar.update(1)
 
@@ -242,7 +243,7 @@ def _wait_for_deferred(todo, state: _Progress, log, bar) -> bool:
 def _done_elsewhere(job: Job, state: _Progress, log, bar) -> None:
     state.finished.add(job.run_dir)
     state.deferred.pop(job.run_dir, None)
-    log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: by another runner")
+    log(f"done  {row_label(job)}: by another runner")
     if bar is not None:
         bar.update(1)
 
@@ -259,7 +260,7 @@ def _settle(fut: Future, job: Job, todo: list[Job], state: _Progress, fail, bar,
     if outcome["status"] == "busy":         # another runner has it: look again later
         state.deferred[job.run_dir] = time.monotonic() + BUSY_RETRY_S
         todo.append(job)
-        log(f"busy  table {job.spec.table} {job.spec.row!r} seed {job.seed}: {outcome['reason']}")
+        log(f"busy  {row_label(job)}: {outcome['reason']}")
         return
     if outcome.get("elsewhere"):
         _done_elsewhere(job, state, log, bar)
@@ -267,8 +268,8 @@ def _settle(fut: Future, job: Job, todo: list[Job], state: _Progress, fail, bar,
     state.finished.add(job.run_dir)
     state.deferred.pop(job.run_dir, None)
     metrics = outcome["metrics"]
-    log(f"done  table {job.spec.table} {job.spec.row!r} seed {job.seed}: "
-        f"AP {metrics.get('AP', float('nan')):.3f} ({outcome['wall_s']:.0f}s)")
+    log(f"done  {row_label(job)}: "
+        f"AP {percent(metrics.get('AP', float('nan'))):.2f} % ({outcome['wall_s']:.0f}s)")
     if bar is not None:
         bar.update(1)
 

@@ -9,7 +9,6 @@ differ, so they are drawn in separate rows with separate axes.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -65,10 +64,13 @@ def load_paper_points(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _read(path: Path) -> list[dict]:
+    """An exported table's rows, AP in percent whatever unit its ``AP_unit`` column states."""
+    from distilkit.units import read_percent_csv
+
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    frame = read_percent_csv(path)
+    return frame.astype(object).where(frame.notna(), "").to_dict("records")
 
 
 def ours_from_results(results_dir: str | Path, profile: str = "cpu", *,
@@ -94,21 +96,23 @@ def ours_from_runs(runs_root: str | Path, profile: str = "cpu", *,
 
 def ours_from_tables(records: list[dict], profile: str = "cpu", *,
                      rows: Mapping[int, tuple[str, ...] | None] | None = KEY_ROWS) -> pd.DataFrame:
-    """One row per (table, row) of results rows with the AP (%) averaged over seeds,
-    ``n_seeds``, and the resolved model preset. ``rows=None`` keeps every row."""
+    """One row per (table, row) of results rows (AP in percent: an exported table read by its
+    ``AP_unit``, or ``collect_table``) with the AP averaged over seeds, ``n_seeds``, and the
+    resolved model preset. ``rows=None`` keeps every row."""
     from distilkit.profiles import get_profile
 
     prof = get_profile(profile)
     recs = []
     for r in records:
-        if r.get("AP") in (None, "") or r.get("error") or r.get("profile", profile) != profile:
+        missing = r.get("AP") in (None, "") or pd.isna(r["AP"])
+        if missing or r.get("error") or r.get("profile", profile) != profile:
             continue
         table = int(r.get("table") or 0)
         keep = None if rows is None else rows.get(table, ())
         if rows is not None and keep is not None and r.get("row") not in keep:
             continue
         recs.append({"table": table, "row": r["row"], "model": prof.model_name(r["model"]),
-                     "AP": 100.0 * float(r["AP"]), "seed": r.get("seed"),
+                     "AP": float(r["AP"]), "seed": r.get("seed"),
                      "kind": "teacher" if "(teacher)" in r["row"] else "student"})
     if not recs:
         return pd.DataFrame(columns=["label", "model", "AP", "n_seeds", "kind"])
@@ -175,12 +179,17 @@ def _log_ticks(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _paper_axes(ax, paper: pd.DataFrame, x: str, xlabel: str, *, legend: bool = True) -> None:
+Label = tuple[float, float, str, object]          # x, y (data), text, colour
+
+
+def _paper_axes(ax, paper: pd.DataFrame, x: str, xlabel: str, *, legend: bool = True) -> list[Label]:
+    """The paper's points and lines; returns their labels (placed once the layout is settled)."""
     paper = paper.assign(series=_series_key(paper))
     methods = list(dict.fromkeys(paper["method"].str.rstrip("*")))
     others = [m for m in methods if not m.startswith("DistilPose")]
     palette = plt.get_cmap("tab10")
     colors = {m: palette(i % 10) for i, m in enumerate(others)}
+    labels: list[Label] = []
     for _, grp in paper.groupby("series", sort=False):
         grp = grp.sort_values(x)
         method = grp["method"].iloc[0].rstrip("*")
@@ -196,8 +205,7 @@ def _paper_axes(ax, paper: pd.DataFrame, x: str, xlabel: str, *, legend: bool = 
             text = short_backbone(r["backbone"])
             if r.get("input_size", "256x192") != "256x192":
                 text += f" {r['input_size']}"
-            ax.annotate(text, (r[x], r["AP"]), fontsize=6, xytext=(4, 3),
-                        textcoords="offset points", color=color)
+            labels.append((float(r[x]), float(r["AP"]), text, color))
     handles = [plt.Line2D([], [], color=FAMILY_STYLE["distilpose"][0] if m.startswith("DistilPose")
                           else colors[m], marker=FAMILY_STYLE[fam][1], linestyle="-",
                           markersize=8 if fam == "distilpose" else 5,
@@ -212,32 +220,68 @@ def _paper_axes(ax, paper: pd.DataFrame, x: str, xlabel: str, *, legend: bool = 
     ax.set_xlabel(xlabel)
     ax.set_ylabel("COCO val AP (%)")
     ax.grid(alpha=0.3, which="major")
+    return labels
 
 
-def _ours_axes(ax, ours: pd.DataFrame, x: str, xlabel: str) -> None:
+def _ours_axes(ax, ours: pd.DataFrame, x: str, xlabel: str) -> list[Label]:
+    """Our points; runs of one preset at one AP share a point and one label listing them."""
     for kind, color, marker in (("teacher", "#7f7f7f", "P"), ("student", "#d62728", "o")):
         sub = ours[ours["kind"] == kind]
         ax.scatter(sub[x], sub["AP"], color=color, marker=marker, s=45, label=kind, zorder=3)
-    # runs of one preset at one AP share a point: one annotation listing them; a label whose
-    # point is close to an already labelled one goes on the other side, so the two don't overlap
-    span_x = float(np.ptp(ours[x])) or 1.0
-    span_y = float(np.ptp(ours["AP"])) or 1.0
-    placed: list[tuple[float, float]] = []
+    labels: list[Label] = []
     for (xv, ap, model), grp in ours.groupby([x, "AP", "model"], sort=False, dropna=False):
         names = [f"{r['label']}" + (f" ({int(r['n_seeds'])} seeds)" if r.get("n_seeds", 1) > 1
                                     else "") for _, r in grp.iterrows()]
-        crowded = any(abs(xv - px) < 0.15 * span_x and abs(ap - py) < 0.12 * span_y for px, py in placed)
-        ax.annotate("\n".join(names + [f"[{model}]"]), (xv, ap), fontsize=6,
-                    xytext=(-5, 3) if crowded else (5, -3), textcoords="offset points",
-                    va="bottom" if crowded else "top", ha="right" if crowded else "left")
-        placed.append((xv, ap))
+        labels.append((float(xv), float(ap), "\n".join(names + [f"[{model}]"]), "black"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("AP on synthetic val (%)")
     ax.grid(alpha=0.3)
-    ax.margins(x=0.4, y=0.25)
+    ax.margins(x=0.35, y=0.2)
     lo, hi = ours["AP"].min(), ours["AP"].max()
     if np.isfinite(lo) and hi - lo < 2.0:   # all (near) equal, e.g. untrained smoke models
         ax.set_ylim(lo - 2.0, hi + 2.0)
+    if np.isfinite(lo) and lo >= 0:         # AP is never negative: no axis below 0
+        ax.set_ylim(bottom=0.0)
+    return labels
+
+
+# label offsets (points) tried in turn: right-below, right-above, left-above, left-below, then
+# farther out; the first that stays inside the axes, clear of other labels and points, wins
+_OFFSETS = ((5, -3, "left", "top"), (5, 3, "left", "bottom"), (-5, 3, "right", "bottom"),
+            (-5, -3, "right", "top"), (5, -14, "left", "top"), (5, 14, "left", "bottom"),
+            (-5, 14, "right", "bottom"), (-5, -14, "right", "top"))
+
+
+def place_labels(ax, labels: list[Label], fontsize: float = 6) -> None:
+    """Annotate each point at the first offset where its text overlaps no label placed before,
+    no point of the axes, and stays inside them (the layout must be settled: measured in px)."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    points = ax.transData.transform(np.array([(x, y) for x, y, _, _ in labels]).reshape(-1, 2))
+    r = 5.0 * ax.figure.dpi / 72          # the largest marker's radius, px
+    markers = [Bbox.from_extents(px - r, py - r, px + r, py + r) for px, py in points]
+    taken = []
+    for (x, y, text, color), own in zip(labels, points):
+        others = [m for m, p in zip(markers, points) if not np.allclose(p, own)]
+        best = None
+        for dx, dy, ha, va in _OFFSETS:
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                              fontsize=fontsize, color=color)
+            box = ann.get_window_extent(renderer)
+            clear = (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0
+                     and box.y1 <= inside.y1 and not any(box.overlaps(t) for t in taken)
+                     and not any(box.overlaps(m) for m in others))
+            if clear:
+                best = box
+                break
+            ann.remove()
+        if best is None:       # nowhere clear: the first place, as before
+            ann = ax.annotate(text, (x, y), xytext=_OFFSETS[0][:2], textcoords="offset points",
+                              ha="left", va="top", fontsize=fontsize, color=color)
+            best = ann.get_window_extent(renderer)
+        taken.append(best)
 
 
 def plot_complexity(paper: pd.DataFrame, ours: pd.DataFrame | None = None, *,
@@ -247,20 +291,27 @@ def plot_complexity(paper: pd.DataFrame, ours: pd.DataFrame | None = None, *,
     has_ours = ours is not None and len(ours) > 0 and ours["AP"].notna().any()
     fig, axes = plt.subplots(2 if has_ours else 1, 2, squeeze=False, layout="constrained",
                              figsize=(14, 11 if has_ours else 5.5))
-    _paper_axes(axes[0, 0], paper, "gflops", "GFLOPs (mmcv count)", legend=False)
-    _paper_axes(axes[0, 1], paper, "params_m", "parameters (M)")
+    labels = {axes[0, 0]: _paper_axes(axes[0, 0], paper, "gflops", "GFLOPs (mmcv count)", legend=False),
+              axes[0, 1]: _paper_axes(axes[0, 1], paper, "params_m", "parameters (M)")}
     axes[0, 0].set_title("paper: AP vs GFLOPs (COCO val, Table 1)", fontsize=10)
     axes[0, 1].set_title("paper: AP vs parameters (COCO val, Table 1)", fontsize=10)
     if has_ours:
-        _ours_axes(axes[1, 0], ours, "gflops_mmcv", "GFLOPs (mmcv count, profiled here)")
-        _ours_axes(axes[1, 1], ours, "params_m", "parameters (M, profiled here)")
+        labels[axes[1, 0]] = _ours_axes(axes[1, 0], ours, "gflops_mmcv", "GFLOPs (mmcv count, profiled here)")
+        labels[axes[1, 1]] = _ours_axes(axes[1, 1], ours, "params_m", "parameters (M, profiled here)")
         axes[1, 0].set_title(f"{ours_note}: AP vs GFLOPs", fontsize=10, color="#a50f15")
         axes[1, 1].set_title(f"{ours_note}: AP vs parameters", fontsize=10, color="#a50f15")
         axes[1, 1].legend(fontsize=7, loc="lower right")
     fig.suptitle("Fig. 1 analog: accuracy vs cost" + (" -- rows are NOT on a common scale"
                                                       if has_ours else ""), fontsize=11)
+    for ax in labels:                     # fixed limits: the labels must not move the axes
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())
+    fig.draw_without_rendering()          # settle the layout, then place labels in pixels
+    fig.set_layout_engine("none")
+    for ax, items in labels.items():
+        place_labels(ax, items)
     return fig
 
 
 __all__ = ["FAMILY_STYLE", "KEY_ROWS", "load_paper_points", "ours_from_results",
-           "ours_from_checkpoints", "add_complexity", "plot_complexity", "short_backbone"]
+           "ours_from_checkpoints", "add_complexity", "plot_complexity", "short_backbone", "place_labels"]

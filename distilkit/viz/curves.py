@@ -37,12 +37,12 @@ def plot_learning_curves(metrics_csv: str | Path):
         sub = df[df["AP"].notna()]
         for col in ("AP", "AP50", "AP75", "AR"):
             if col in sub.columns:
-                ax_ap.plot(sub["epoch"], sub[col], marker="o", ms=3, label=col)
+                ax_ap.plot(sub["epoch"], 100 * sub[col], marker="o", ms=3, label=col)   # stored as fractions
         ax_ap.legend(fontsize=8)
     else:
         ax_ap.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=ax_ap.transAxes)
     ax_ap.set_xlabel("epoch")
-    ax_ap.set_ylabel("COCO keypoint metric")
+    ax_ap.set_ylabel("COCO keypoint metric (%)")
     ax_ap.set_title("validation (detector boxes, flip test)")
     fig.tight_layout()
     return fig

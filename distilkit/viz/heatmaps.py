@@ -72,34 +72,32 @@ def plot_heatmap_comparison(image: torch.Tensor, teacher_hm: torch.Tensor,
     value_norm = Normalize(vmin=lo, vmax=hi)
     diff_norm = TwoSlopeNorm(vcenter=0.0, vmin=-dmax, vmax=dmax)
 
-    n_rows = int(np.ceil(len(ks) / triples_per_row))
-    # one extra row on top for the crop and the colour bars
-    fig = plt.figure(figsize=(panel_size * 3.25 * triples_per_row,
-                              panel_size * 1.45 * (n_rows + 2.4)), layout="constrained")
-    grid = fig.add_gridspec(n_rows + 1, 3 * triples_per_row,
-                            height_ratios=[2.4] + [1.0] * n_rows)
-    # header: the crop, then the two colour bars in thin axes of their own (constrained
-    # layout then keeps their labels clear of the first row of titles)
-    head = grid[0, :].subgridspec(3, 3, width_ratios=[1.0, 2.0, 2.0],
-                                  height_ratios=[1.0, 0.16, 1.0])
-    crop_ax = fig.add_subplot(head[:, 0])
+    # the crop takes the first cell of the grid, the joints the rest; the colour bars a thin
+    # row above (no header block beside them to leave empty)
+    n_rows = int(np.ceil((len(ks) + 1) / triples_per_row))
+    n_cols = 3 * triples_per_row
+    fig = plt.figure(figsize=(panel_size * 3.25 * triples_per_row, panel_size * 1.45 * (n_rows + 0.6)),
+                     layout="constrained")
+    grid = fig.add_gridspec(n_rows + 1, n_cols, height_ratios=[0.09] + [1.0] * n_rows)
+    crop_ax = fig.add_subplot(grid[1, 0:3])
     img = denormalize_image(image)
     crop_ax.imshow(img)
     if coords is not None:
         hgt, wid = img.shape[:2]
         xy = as_numpy(coords, np.float32) * np.array([wid, hgt])
         draw_skeleton(crop_ax, xy, np.ones(len(xy)), marker_size=2.5, linewidth=1.0)
-    crop_ax.set_title("crop, student prediction", fontsize=8)
+    crop_ax.set_title("crop, student prediction", fontsize=7)
     crop_ax.set_axis_off()
     cm_value = plt.cm.ScalarMappable(norm=value_norm, cmap="viridis")
     cm_diff = plt.cm.ScalarMappable(norm=diff_norm, cmap="RdBu_r")
-    for col, mappable, label in ((1, cm_value, "heatmap value (teacher, simulated)"),
-                                 (2, cm_diff, "difference: simulated − teacher")):
-        cb = fig.colorbar(mappable, cax=fig.add_subplot(head[1, col]), orientation="horizontal")
+    half = n_cols // 2
+    for cols, mappable, label in ((slice(0, half), cm_value, "heatmap value (teacher, simulated)"),
+                                  (slice(n_cols - half, n_cols), cm_diff, "difference: simulated − teacher")):
+        cb = fig.colorbar(mappable, cax=fig.add_subplot(grid[0, cols]), orientation="horizontal")
         cb.set_label(label, fontsize=8)
         cb.ax.tick_params(labelsize=7)
     for n, k in enumerate(ks):
-        r, c = divmod(n, triples_per_row)
+        r, c = divmod(n + 1, triples_per_row)
         axes = [fig.add_subplot(grid[r + 1, 3 * c + j]) for j in range(3)]
         axes[0].imshow(t[k], cmap="viridis", norm=value_norm)
         axes[0].set_title(f"{pretty_joint(KEYPOINT_NAMES[k])}\nteacher", fontsize=7)

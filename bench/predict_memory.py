@@ -63,7 +63,7 @@ def _boxes(path: Path, image: Path, n: int, hw: tuple[int, int]) -> Path:
 def _checkpoint(path: Path, profile: str) -> Path:
     import torch
 
-    from distilkit.engine.checkpoint import atomic_torch_save
+    from distilkit.files import atomic_torch_save
     from distilkit.models import build_model
 
     torch.manual_seed(0)

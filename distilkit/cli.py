@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from distilkit.files import CheckpointWriteError, UnsafeCheckpointError
+
 # Modules that define a subcommand through ``add_cli(subparsers)``; imported lazily so a
 # missing optional piece does not break the others.
 _SUBCOMMAND_MODULES = (
@@ -168,7 +170,6 @@ def interrupted_line(args: argparse.Namespace, argv: list[str], stop: BaseExcept
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors about the user's input or machine, each naming the file or folder it concerns."""
     from distilkit.data.errors import DataError, UsageError
-    from distilkit.engine.checkpoint import CheckpointWriteError, UnsafeCheckpointError
     from distilkit.engine.locks import FolderBusyError
     from distilkit.paths import NoRepositoryError
     from distilkit.publish import PublishError

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distilkit.files import atomic_torch_save, load_weights_only
 from distilkit.weights import HRNET_RULES, WeightsError, map_key
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ MMCV_META_GLOBALS = (np._core.multiarray.scalar, (np._core.multiarray.scalar, f"
 
 def read_authors_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``state_dict`` of an MMPose 0.x checkpoint, loaded weights-only."""
-    from distilkit.engine.checkpoint import load_weights_only
-
     with torch.serialization.safe_globals(list(MMCV_META_GLOBALS)):
         obj = load_weights_only(path)
     state = obj.get("state_dict") if isinstance(obj, dict) else None
@@ -200,8 +199,6 @@ def add_cli(subparsers) -> None:
     p.add_argument("--out", required=True, help="the kit checkpoint to write")
 
     def run(args) -> int:
-        from distilkit.engine.checkpoint import atomic_torch_save
-
         ckpt = convert_authors_checkpoint(args.checkpoint, args.model)
         atomic_torch_save(ckpt, args.out)
         print(f"{args.out}: {args.model}, {len(ckpt['state_dict'])} tensors from {args.checkpoint}; "

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from distilkit.losses import LossConfig
+from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.outputs import PoseOutput
 
 
@@ -44,7 +45,6 @@ def load_teacher(checkpoint: str | Path, device: torch.device | str = "cpu") -> 
     if not path.is_file():
         raise FileNotFoundError(f"teacher checkpoint {path} does not exist; train one first "
                                 "(distilkit train --model teacher-... --out RUN_DIR) or fix the path")
-    from distilkit.engine.checkpoint import load_model_from_checkpoint  # engine imports this module
 
     model, _ = load_model_from_checkpoint(path, map_location=device)
     if getattr(model, "kind", None) != "heatmap":

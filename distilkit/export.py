@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from distilkit.engine.checkpoint import atomic_file
+from distilkit.files import atomic_file
 from distilkit.models.deploy import fold_batchnorm
 
 OPSET = 17                      # LayerNormalization is an ONNX op from 17 on

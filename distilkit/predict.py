@@ -38,11 +38,12 @@ from distilkit.data.checks import check_image_file, image_pixel_limit
 from distilkit.data.errors import DataError
 from distilkit.data.topdown import read_image_rgb
 from distilkit.data.transforms import normalize_image
-from distilkit.engine.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.evaluate import kpt_score_source, predict_batch
 from distilkit.evaluation.postprocess import postprocess_predictions
+from distilkit.files import UnsafeCheckpointError
 from distilkit.geometry import bbox_to_center_scale, clip_bbox_xywh, get_warp_matrix, warp_image
+from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.predict_output import DrawnPersons, stream_coco_results
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from distilkit.engine.checkpoint import atomic_file
 from distilkit.evaluation.coco import finite_result
+from distilkit.files import atomic_file
 
 logger = logging.getLogger(__name__)
 

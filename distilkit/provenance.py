@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from distilkit.files import atomic_write_text
+
 RUN_RECORD = "run.json"
 # what provenance() records: where and when a run was trained
 RUN_PROVENANCE = ("git_commit", "device", "torch_version", "timestamp", "host")
@@ -54,8 +56,6 @@ def now_iso() -> str:
 def write_run_record(run_dir: str | Path, *, wall_s: float, started: str) -> dict:
     """Record the run's wall time over all its sessions, when it started, and this finishing
     process's provenance (``timestamp`` is when it finished) in its folder."""
-    from distilkit.engine.checkpoint import atomic_write_text
-
     record = {"wall_s": round(float(wall_s), 1), "started": started, **provenance()}
     atomic_write_text(Path(run_dir) / RUN_RECORD, json.dumps(record, indent=2))
     return record

@@ -22,7 +22,8 @@ from typing import Mapping
 
 import torch
 
-from distilkit.engine.checkpoint import atomic_file, atomic_write_text, load_checkpoint
+from distilkit.files import atomic_file, atomic_write_text
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.paths import repo_root
 
 MANIFEST = "MANIFEST.json"

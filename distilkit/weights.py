@@ -12,7 +12,7 @@ Key names are mapped by the rules measured in ``shared/reference/weights_mapping
 ``*_RULES`` tables below). Every load returns a ``LoadReport``: the keys loaded, the backbone
 keys the file lacks (missing) and the file's keys no backbone key takes (unused, e.g. a
 classifier). A shape mismatch is an error naming the file and both shapes. Files load
-weights-only (``engine.checkpoint.load_weights_only``): none of their code runs.
+weights-only (``files.load_weights_only``): none of their code runs.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from distilkit.files import load_weights_only
 
 # (source pattern, kit replacement), applied in order to the start of a key; first match wins
 HRNET_RULES: tuple[tuple[str, str], ...] = (
@@ -73,8 +75,6 @@ def _summarise(keys: list[str], limit: int = 8) -> str:
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     """(tensors by name, what the file is) from a state dict, an MMPose/mmcv ``{'state_dict'}``
     file, a ``{'model'}`` file or a kit checkpoint; weights-only."""
-    from distilkit.engine.checkpoint import load_weights_only
-
     obj = load_weights_only(path)
     kind = "state dict"
     if isinstance(obj, dict) and "model_name" in obj and "state_dict" in obj:

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from distilkit.engine.checkpoint import (CheckpointWriteError, UnsafeCheckpointError, atomic_torch_save,
-                                  load_checkpoint, load_weights_only as load_checkpoint_raw, load_model_from_checkpoint, rng_state, set_rng_state)
 from distilkit.engine import TrainConfig, fit
+from distilkit.engine.checkpoint import rng_state, set_rng_state
 from distilkit.engine.locks import exclusive
+from distilkit.files import (CheckpointWriteError, UnsafeCheckpointError, atomic_torch_save, load_weights_only as load_checkpoint_raw)
+from distilkit.models.checkpoint import load_checkpoint, load_model_from_checkpoint
 
 CLI = [sys.executable, "-m", "distilkit.cli"]
 

@@ -17,7 +17,7 @@ import torch
 from authors_reference import authors_like
 from distilkit import load_model
 from distilkit.convert import convert_authors_checkpoint
-from distilkit.engine.checkpoint import UnsafeCheckpointError, atomic_torch_save
+from distilkit.files import UnsafeCheckpointError, atomic_torch_save
 from distilkit.models import build_model
 from distilkit.weights import WeightsError
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from distilkit.engine.checkpoint import load_checkpoint
 from distilkit.distill import check_compatible, load_teacher
 from distilkit.engine import NonFiniteLossError, TrainConfig, fit
+from distilkit.models.checkpoint import load_checkpoint
 import distilkit.engine.trainer as engine_fit
 from distilkit.engine.schedule import lr_factor
 from distilkit.losses import LossConfig

@@ -13,9 +13,9 @@ from torch import nn
 
 from distilkit.codecs import HeatmapCodec, flip_heatmaps
 from distilkit.engine import TrainConfig, evaluate, evaluate_checkpoint, fit, trainer
-from distilkit.engine.checkpoint import load_checkpoint
 from distilkit.keypoints import FLIP_INDEX
 from distilkit.models import build_model
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.outputs import PoseOutput
 
 

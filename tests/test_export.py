@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from distilkit.cli import main as cli_main
-from distilkit.engine.checkpoint import atomic_torch_save
 from distilkit.engine.config import TrainConfig
 from distilkit.export import ATOL, OnnxMismatchError, check_onnx, export_onnx, onnx_session
+from distilkit.files import atomic_torch_save
 from distilkit.models import build_model
 from distilkit.predict import load_checkpoint_model
 

@@ -18,11 +18,11 @@ from torch.utils.data import DataLoader, Subset
 from distilkit.cli import main as cli_main
 from distilkit.data.boxes import PersonBox, image_refs, read_boxes
 from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset, read_image_rgb
-from distilkit.engine.checkpoint import atomic_torch_save
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import IndexedDataset
 from distilkit.engine.evaluate import predict as evaluate_predict
 from distilkit.evaluation.postprocess import postprocess_predictions
+from distilkit.files import atomic_torch_save
 from distilkit.geometry import bbox_to_center_scale, clip_bbox_xywh
 from distilkit.models import build_model
 from distilkit.predict import (RESULTS_FILE, crop_persons, keypoint_score_rule,

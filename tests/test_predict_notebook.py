@@ -18,7 +18,7 @@ NUM_IMAGES = 2
 
 @pytest.fixture(scope="module")
 def smoke_student(smoke_root, tmp_path_factory) -> Path:
-    from distilkit.engine.checkpoint import atomic_torch_save
+    from distilkit.files import atomic_torch_save
     from distilkit.engine.config import TrainConfig
     from distilkit.models import build_model
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from distilkit.engine.checkpoint import load_checkpoint, load_model_from_checkpoint, load_weights_only
 from distilkit.experiments.report_previous import read_rows
+from distilkit.files import load_weights_only
+from distilkit.models.checkpoint import load_checkpoint, load_model_from_checkpoint
 from distilkit.publish import (MANIFEST, MAX_TOTAL_BYTES, PublishError, publish_checkpoints,
                                publish_models, read_manifest, verified_models)
 

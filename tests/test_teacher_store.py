@@ -14,8 +14,8 @@ import torch
 
 from distilkit import teacher_store
 from distilkit.engine import TrainConfig, fit
-from distilkit.engine.checkpoint import load_checkpoint
 from distilkit.losses import LossConfig
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.teacher_store import remove_stores
 from distilkit.teacher_store_file import EpochReader, EpochWriter, StoreFileError
 

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from distilkit.cli import main as cli_main
-from distilkit.engine.checkpoint import atomic_torch_save
 from distilkit.engine.config import TrainConfig
+from distilkit.files import atomic_torch_save
 from distilkit.models import build_model
 
 SMALL_MODEL = "distilpose-s-smoke"

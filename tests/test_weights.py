@@ -13,8 +13,8 @@ import torchvision
 from torch import nn
 
 from distilkit.engine import TrainConfig
-from distilkit.engine.checkpoint import load_checkpoint
 from distilkit.models import build_model
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.weights import WeightsError, load_backbone
 
 INPUT = (128, 96)   # divisible by HRNet's and ResNet's stride 32

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.profiles import PROFILES
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
@@ -122,7 +123,6 @@ def _train_progress(args: argparse.Namespace) -> str:
     last = Path(args.out) / "last.pt"
     if not last.exists():
         return f"no epoch finished, nothing kept in {args.out}"
-    from distilkit.engine.checkpoint import load_checkpoint
     return f"{load_checkpoint(last)['epoch']} epoch(s) finished, kept in {last}"
 
 

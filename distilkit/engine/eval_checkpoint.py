@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from distilkit.engine.checkpoint import load_model_from_checkpoint
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import build_val_data, resolve_data_root
 from distilkit.engine.evaluate import (
@@ -17,6 +16,7 @@ from distilkit.engine.evaluate import (
     keypoint_error_metrics,
     kpt_score_source,
 )
+from distilkit.models.checkpoint import load_model_from_checkpoint
 
 
 def _load(checkpoint: str | Path, *, data_root, device: str, progress: bool,

@@ -20,9 +20,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from distilkit.engine.checkpoint import (atomic_file, atomic_torch_save, atomic_write_text, load_checkpoint,
-                                  rng_state, set_rng_state, unwrap)
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
+from distilkit.engine.checkpoint import rng_state, set_rng_state, unwrap
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import RunData, build_run_data, resolve_data_root, training_data_kind
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
@@ -30,7 +29,9 @@ from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics, kp
 from distilkit.engine.heartbeat import Heartbeat
 from distilkit.engine.scalars import epoch_scalars
 from distilkit.engine.schedule import build_optimizer, build_scheduler
+from distilkit.files import atomic_file, atomic_torch_save, atomic_write_text
 from distilkit.losses import compute_losses
+from distilkit.models.checkpoint import load_checkpoint
 from distilkit.profiles import Profile, Schedule
 from distilkit.provenance import now_iso, write_run_record
 from distilkit.teacher_store import BatchIdentity, TeacherOutputs, file_sha256, store_folder

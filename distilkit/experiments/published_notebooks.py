@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from distilkit.files import atomic_file
 
 MAX_IMAGE_WIDTH = 1100          # px: a page's width on GitHub, about
 MAX_TOTAL_BYTES = 10 * 2**20    # results/notebooks/ in all
@@ -76,7 +77,6 @@ def publish_notebooks(executed: list[Path], out_dir: str | Path, *, max_width: i
         raise PublishedNotebooksTooLarge(
             f"the published notebooks would hold {total / 2**20:.1f} MB, over the "
             f"{max_total_bytes / 2**20:.0f} MB limit ({sizes}); {out_dir} was left as it was")
-    from distilkit.engine.checkpoint import atomic_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, blob in copies.items():

@@ -17,7 +17,7 @@ import pandas as pd
 
 from distilkit.experiments.grid import TABLES, TEACHERS, teacher_run, teachers_needed
 from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
-from distilkit.engine.checkpoint import atomic_write_text
+from distilkit.files import atomic_write_text
 from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
 from distilkit.units import UNIT_COLUMN, frame_in_percent

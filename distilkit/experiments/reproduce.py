@@ -18,6 +18,7 @@ from distilkit.experiments.progress import (EpochTimes, RowWatch, data_ready, es
                                             plan_lines, stage_line)
 from distilkit.experiments.records import export_tables
 from distilkit.experiments.runner import run_jobs, unique_runs
+from distilkit.files import atomic_write_text
 from distilkit.profiles import get_profile
 from distilkit.provenance import git_commit
 
@@ -197,8 +198,6 @@ def _publish(profile: str, summary: dict) -> dict[str, Path] | None:
 
 def _write_summary(path: Path, summary: dict) -> None:
     """The committed summary names its folders relative to the repository, not this machine."""
-    from distilkit.engine.checkpoint import atomic_write_text
-
     portable = {**summary, "results_dir": _relative(summary["results_dir"]),
                 "runs_dir": _relative(summary["runs_dir"])}
     atomic_write_text(path, json.dumps(portable, indent=2))

@@ -23,6 +23,8 @@ from typing import Mapping
 
 import pandas as pd
 
+from distilkit.files import UnsafeCheckpointError
+from distilkit.models.checkpoint import load_checkpoint, load_model_from_checkpoint
 from distilkit.paths import repo_root, resolve
 
 REPO = repo_root()
@@ -120,8 +122,6 @@ def published_note(paths: Mapping[str, Path], repo: str | Path = REPO) -> str | 
 
 def _loads(path: Path) -> bool:
     """Whether the current code can rebuild the model a cached checkpoint holds."""
-    from distilkit.engine.checkpoint import UnsafeCheckpointError, load_model_from_checkpoint
-
     try:
         load_model_from_checkpoint(path)
     except UnsafeCheckpointError:
@@ -211,15 +211,11 @@ def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = Non
 
 def load_models(paths: Mapping[str, str | Path]) -> dict[str, "torch.nn.Module"]:
     """role -> model in eval mode, on the CPU."""
-    from distilkit.engine.checkpoint import load_model_from_checkpoint
-
     return {role: load_model_from_checkpoint(p)[0].eval() for role, p in paths.items()}
 
 
 def checkpoint_ap(path: str | Path) -> float:
     """The validation AP a checkpoint recorded at its last evaluation (NaN if none)."""
-    from distilkit.engine.checkpoint import load_checkpoint
-
     ap = load_checkpoint(path).get("metrics", {}).get("AP")
     return float(ap) if ap is not None else float("nan")
 

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from distilkit.models.checkpoint import load_checkpoint
 
 FAMILY_STYLE: dict[str, tuple[str, str]] = {   # family -> (colour, marker)
     "heatmap": ("#1f77b4", "s"),
@@ -126,8 +127,6 @@ def ours_from_tables(records: list[dict], profile: str = "cpu", *,
 def ours_from_checkpoints(paths: Mapping[str, str | Path],
                           labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One point per checkpoint: its recorded validation AP (%) and model preset."""
-    from distilkit.engine.checkpoint import load_checkpoint
-
     recs = []
     for role, path in paths.items():
         ckpt = load_checkpoint(path)

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from distilkit.files import atomic_file
 from distilkit.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from distilkit.viz.checkpoints import REPO, ensure_checkpoints, main_job_checkpoints
 from distilkit.viz.figures import SHORT_NAMES, resolve_path
@@ -84,8 +85,6 @@ def save_pose_image(path: str | Path, image_rgb: np.ndarray, results: list[dict]
     with it, so drawing costs the same for any image), ``note`` written across its foot. Uses a
     bare Figure, not pyplot, so a command drawing many images holds no figure after each is
     written."""
-    from distilkit.engine.checkpoint import atomic_file
-
     image_rgb, results = display_scaled(image_rgb, results)
     h, w = image_rgb.shape[:2]
     zoom = max(1.0, MIN_DRAWN_SIDE / max(h, w))

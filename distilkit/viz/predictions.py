@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.viz.samples import data_root_of, load_val_crops
 from distilkit.viz.skeleton import draw_skeleton, show_crop
 
@@ -14,8 +15,6 @@ from distilkit.viz.skeleton import draw_skeleton, show_crop
 @torch.no_grad()
 def plot_predictions(checkpoint: str | Path, *, num: int = 6, seed: int = 0, data_root=None):
     """Predicted skeleton (solid, hollow where score < 0.2) over GT (thin white) per crop."""
-    from distilkit.engine.checkpoint import load_model_from_checkpoint
-
     model, _ = load_model_from_checkpoint(checkpoint)
     crops = load_val_crops(data_root_of(checkpoint, data_root), tuple(model.input_size), num=num, seed=seed)
     out = model(crops.images)

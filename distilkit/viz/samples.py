@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from distilkit.keypoints import KEYPOINT_NAMES
+from distilkit.models.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -96,7 +97,6 @@ def load_val_crops(data_root: str | Path, input_size: tuple[int, int], *,
 
 def data_root_of(checkpoint: str | Path, data_root: str | Path | None = None) -> Path:
     """The data a checkpoint was trained on (its synthetic set is regenerated if absent)."""
-    from distilkit.engine.checkpoint import load_checkpoint
     from distilkit.engine.config import TrainConfig
     from distilkit.engine.data import resolve_data_root
 

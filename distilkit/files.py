@@ -1,0 +1,122 @@
+"""Files written atomically and read weights-only: the bottom layer every room may use.
+
+Writes are atomic: a run killed mid-save, or a full disk, leaves the previous file intact
+and no temporary file behind. Every torch file is read with ``torch.load(weights_only=True)``:
+only tensors, numbers, strings and plain containers are rebuilt, so a downloaded file cannot
+run code. A file that asks for any other Python global is refused with
+``UnsafeCheckpointError`` naming the file and the global, and nothing of it is executed.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+# Checkpoints written before the kit stored numpy's RNG state as a tensor hold one uint32
+# array; these globals rebuild a plain ndarray (its items go through the same checks).
+LEGACY_SAFE_GLOBALS = (np.ndarray, np.dtype, type(np.dtype(np.uint32)), np._core.multiarray._reconstruct)
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint asked for Python globals a weights-only load does not allow."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the previous file at the path is intact."""
+
+
+# ------------------------------------------------------------------------------ writing
+def _is_disk_full(err: BaseException) -> bool:
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "wb"):
+    """A file object whose content replaces ``path`` only once fully written and synced.
+
+    On any failure the temporary file is removed and ``path`` keeps its old content; a full
+    disk is reported as CheckpointWriteError saying "No space left on device" and the folder
+    (torch's own writer would say only "iostream error").
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if _is_disk_full(err):
+            kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+            raise CheckpointWriteError(errno.ENOSPC, f"No space left on device: cannot write "
+                                                     f"{path.name} in {path.parent}; {kept}") from err
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save through ``atomic_file`` (a Python file object, so ENOSPC is seen as such)."""
+    with atomic_file(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_file(path, "w") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------ reading
+def _unsafe_globals(path: Path) -> list[str]:
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in LEGACY_SAFE_GLOBALS}
+    allowed.add("numpy.dtype")
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # noqa: BLE001 - a file torch cannot even list is reported by the caller
+        return []
+    return [n for n in names if n not in allowed]
+
+
+def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` of any file, with errors that name it.
+
+    Only tensors, numbers, strings, plain containers and the legacy numpy RNG array are
+    rebuilt; a file asking for anything else raises UnsafeCheckpointError before any of its
+    code runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(list(LEGACY_SAFE_GLOBALS)):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsafe = _unsafe_globals(path)
+        if unsafe or "GLOBAL" in str(err):
+            names = ", ".join(unsafe) or _global_from_message(str(err))
+            raise UnsafeCheckpointError(
+                f"checkpoint {path} asks for the Python global(s) {names}, which a checkpoint may "
+                "not contain; it was refused and none of its code was run (only tensors, numbers, "
+                "strings and plain containers load)") from None
+        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+    except Exception as err:  # truncated or foreign file
+        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+
+
+def _global_from_message(message: str) -> str:
+    for line in message.splitlines():
+        if "GLOBAL" in line:
+            return line.split("GLOBAL", 1)[1].split()[0]
+    return "(unknown)"

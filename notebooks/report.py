@@ -29,7 +29,8 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
-from distilkit.experiments.report import load_table, summarize, write_report
+from distilkit.experiments.report import write_report
+from distilkit.experiments.report_tables import load_table, summarize
 from distilkit.viz.session import default_out_dir
 
 tables = {t: summarize(load_table(results_dir, t), t) for t in (4, 5, 6)}

@@ -35,8 +35,8 @@ from torch import nn
 
 from distilkit.data.boxes import ImageRef, PersonBox, image_refs, read_boxes, whole_image_box
 from distilkit.data.checks import check_image_file, image_pixel_limit
+from distilkit.data.coco_files import read_image_rgb
 from distilkit.data.errors import DataError
-from distilkit.data.topdown import read_image_rgb
 from distilkit.data.transforms import normalize_image
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.evaluate import kpt_score_source, predict_batch

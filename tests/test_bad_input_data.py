@@ -28,10 +28,11 @@ import cv2
 import numpy as np
 import pytest
 
-from distilkit.data import topdown
+from distilkit.data import coco_files, topdown
 from distilkit.data.checks import MAX_IMAGE_PIXELS, MAX_PIXELS_ENV, far_outside
+from distilkit.data.coco_files import read_image_rgb
 from distilkit.data.errors import DataError
-from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset, read_image_rgb
+from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset
 from distilkit.evaluation import evaluate_coco, to_coco_results, write_coco_results
 from test_topdown import IMG_H, IMG_W, K, ann, det, person, simple_root, write_root
 
@@ -320,7 +321,7 @@ def test_image_swapped_after_build_is_refused_before_decoding(tmp_path, monkeypa
 
     def no_decoding(*args):
         raise AssertionError("a refused image was decoded")
-    monkeypatch.setattr(topdown.cv2, "imdecode", no_decoding)
+    monkeypatch.setattr(coco_files.cv2, "imdecode", no_decoding)
     with pytest.raises(DataError, match=rf"000000000001\.jpg.*limit of {MAX_IMAGE_PIXELS}"):
         ds[0]
     with pytest.raises(DataError, match=r"limit of"):
@@ -332,8 +333,8 @@ def test_an_unchanged_image_is_not_parsed_twice(tmp_path, monkeypatch):
     root = gt_root(tmp_path)
     ds = TopDownCocoDataset(root, "train", (64, 48))
     parsed = []
-    real = topdown.header_size
-    monkeypatch.setattr(topdown, "header_size", lambda f, p, n: parsed.append(p) or real(f, p, n))
+    real = coco_files.header_size
+    monkeypatch.setattr(coco_files, "header_size", lambda f, p, n: parsed.append(p) or real(f, p, n))
     ds[0]
     assert parsed == []
     image = root / "train2017" / "000000000001.jpg"

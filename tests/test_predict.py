@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader, Subset
 
 from distilkit.cli import main as cli_main
 from distilkit.data.boxes import PersonBox, image_refs, read_boxes
-from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset, read_image_rgb
+from distilkit.data.coco_files import read_image_rgb
+from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import IndexedDataset
 from distilkit.engine.evaluate import predict as evaluate_predict

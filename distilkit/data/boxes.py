@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distilkit.data.checks import box_problem, is_int_id, score_problem
+from distilkit.data.coco_files import load_json
 from distilkit.data.errors import DataError
-from distilkit.data.topdown import load_json
 from distilkit.keypoints import PERSON_CATEGORY
 
 logger = logging.getLogger(__name__)

@@ -131,7 +131,7 @@ def load_coco(ann_file: str | os.PathLike | COCO, verbose: bool = False) -> COCO
     through. ``verbose`` is kept for callers; the loader never prints."""
     if isinstance(ann_file, COCO):
         return ann_file
-    from distilkit.data.topdown import load_coco as load_checked   # torch/cv2 only when used
+    from distilkit.data.coco_files import load_coco as load_checked   # cv2 only when used
     return load_checked(ann_file)
 
 
@@ -161,7 +161,7 @@ def evaluate_coco(results: list[dict] | str | os.PathLike, ann_file: str | os.Pa
     """
     name = "the given COCO object" if isinstance(ann_file, COCO) else str(ann_file)
     if not isinstance(results, list):
-        from distilkit.data.topdown import load_json
+        from distilkit.data.coco_files import load_json
         results_path = results
         results = load_json(results_path, "results")
         if not isinstance(results, list):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools.coco import COCO
 
+from distilkit.data.coco_files import load_coco
 from distilkit.data.errors import DataError
-from distilkit.data.topdown import load_coco
 from distilkit.evaluation.coco import evaluate_coco
 from distilkit.geometry import bbox_to_center_scale
 

@@ -9,7 +9,6 @@ as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import logging
@@ -18,88 +17,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.checkpoint import rng_state, set_rng_state, unwrap
 from distilkit.engine.config import TrainConfig
 from distilkit.engine.data import RunData, build_run_data, resolve_data_root, training_data_kind
+from distilkit.engine.device import autocast_for, resolve_device, seed_everything
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from distilkit.engine.evaluate import evaluate_model, keypoint_error_metrics, kpt_score_source
 from distilkit.engine.heartbeat import Heartbeat
+from distilkit.engine.metrics_csv import append_row, truncate_rows
 from distilkit.engine.scalars import epoch_scalars
 from distilkit.engine.schedule import build_optimizer, build_scheduler
-from distilkit.files import atomic_file, atomic_torch_save, atomic_write_text
+from distilkit.files import atomic_torch_save, atomic_write_text
 from distilkit.losses import compute_losses
+from distilkit.models import build_model
 from distilkit.models.checkpoint import load_checkpoint
 from distilkit.profiles import Profile, Schedule
 from distilkit.provenance import now_iso, write_run_record
 from distilkit.teacher_store import BatchIdentity, TeacherOutputs, file_sha256, store_folder
+from distilkit.weights import load_backbone
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or Inf; the last good checkpoint was kept."""
-
-
-def resolve_device(name: str, info: DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and info.enabled:
-        return torch.device("cuda", info.local_rank)
-    return torch.device(name)
-
-
-def autocast_for(device: torch.device, amp: str):
-    """A context factory for mixed precision, or None where it is off (always on CPU)."""
-    if device.type != "cuda" or amp == "off":
-        return None, False
-    if amp == "auto":
-        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return (lambda: torch.autocast("cuda", dtype=dtype)), dtype == torch.float16
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    import numpy as np
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
-def _read_rows(path: Path) -> list[dict]:
-    """Rows of a metrics CSV; a row longer than the header (an older writer's bug) keeps its
-    extra values under the names of the newest wider row's columns."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: v for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    header: list[str] = []
-    for r in rows:
-        header += [k for k in r if k not in header]
-    with atomic_file(path, "w") as f:
-        writer = csv.DictWriter(f, fieldnames=header, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _append_csv(path: Path, row: dict) -> None:
-    """Append an epoch's row. Evaluation epochs add metric columns, so the file is rewritten
-    with the union of the columns (a plain append would leave rows longer than the header)."""
-    _write_rows(path, _read_rows(path) + [row])
-
-
-def _truncate_metrics(path: Path, last_epoch: int) -> None:
-    """On resume, drop rows of epochs after the checkpoint (they will be redone)."""
-    rows = _read_rows(path)
-    if rows:
-        _write_rows(path, [r for r in rows if int(r["epoch"]) <= last_epoch])
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:
@@ -118,7 +63,6 @@ def fit(config: TrainConfig) -> dict:
     out_dir = Path(config.out_dir)
     device_type = "cuda" if (config.device.startswith("cuda") or
                              (config.device == "auto" and torch.cuda.is_available())) else "cpu"
-    import torch.distributed as dist
     owns_group = not (dist.is_available() and dist.is_initialized())
     info = init_distributed(device_type)
     try:
@@ -214,14 +158,12 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(out_dir)
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
 
-    from distilkit.models import build_model
     model = build_model(config.model_name(), **config.model_overrides)
     if config.init_backbone:
-        from distilkit.weights import load_backbone
         load_backbone(model, config.init_backbone, verbose=info.is_main)
     # NCHW, not channels_last: 0.86-1.14x a step across the models and repeated runs of
     # bench/kernel_levers.py, within this machine's noise; and a checkpoint must evaluate later
@@ -293,7 +235,7 @@ def _resume_or_start(run: _Run) -> None:
         run.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         run.started = ckpt.get("started", run.started)
         if run.info.is_main:
-            _truncate_metrics(run.metrics_csv, run.epoch)
+            truncate_rows(run.metrics_csv, run.epoch)
             log.info("resumed %s at epoch %d", path, run.epoch)
     elif run.info.is_main and run.metrics_csv.exists():
         run.metrics_csv.unlink()  # a fresh run in an old folder starts a fresh curve
@@ -402,7 +344,7 @@ def _end_epoch(run: _Run, epochs_done: int, row: dict) -> None:
         is_best = "AP" in row and row["AP"] > run.best_ap
         if is_best:
             run.best_ap = row["AP"]
-        _append_csv(run.metrics_csv, row)
+        append_row(run.metrics_csv, row)
         atomic_torch_save(run.checkpoint(full=True), run.last_path)
         if is_best:
             atomic_torch_save(run.checkpoint(full=False), run.out_dir / "best.pt")

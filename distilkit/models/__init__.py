@@ -12,9 +12,8 @@ from distilkit.models.heads import (DeconvHeatmapHead, GlobalRegressionHead, Reg
                                     TokenHeatmapHead, decode_heatmaps)
 from distilkit.models.hrnet import HRNet
 from distilkit.models.position import sine_position_embedding
-from distilkit.models.presets import (EncoderConfig, HRNetConfig, ModelConfig, ResNetConfig,
-                                      StemNetConfig, build_from_config, build_model, get_config,
-                                      list_models)
+from distilkit.models.configs import EncoderConfig, HRNetConfig, ModelConfig, ResNetConfig, StemNetConfig
+from distilkit.models.presets import build_from_config, build_model, get_config, list_models
 from distilkit.models.resnet import ResNet
 from distilkit.models.specs import HEADS, SpecConfig, is_spec, parse_spec
 from distilkit.models.stemnet import StemNet

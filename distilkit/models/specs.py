@@ -33,19 +33,17 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from torch import nn
 
+from distilkit.models.configs import EncoderConfig, ModelSizes
 from distilkit.models.heads import DeconvHeatmapHead, GlobalRegressionHead, RegressionHead, TokenHeatmapHead
 from distilkit.models.timm_backbone import (FeatureLevel, check_timm_name, choose_level, feature_levels,
                                             timm_features)
 from distilkit.models.timm_pose import FlattenRegressionHead, TimmCNNPose, TimmTokenPose
 from distilkit.models.token_encoder import TokenEncoder
 from distilkit.sizes import parse_hw
-
-if TYPE_CHECKING:
-    from distilkit.models.presets import EncoderConfig, ModelSizes
 
 # The spec vocabulary: head name -> (method, pooling). Nothing else is registered anywhere.
 HEADS: dict[str, tuple[str, str | None]] = {

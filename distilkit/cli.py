@@ -2,78 +2,27 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import math
 import shlex
 import signal
 import sys
 import threading
 
+from distilkit import convert, export, predict, publish
+from distilkit.cli_args import HelpFormatter, Parser
+from distilkit.data import synthetic
+from distilkit.data.errors import DataError, UsageError
+from distilkit.engine import cli as engine_cli
+from distilkit.engine.locks import FolderBusyError
+from distilkit.experiments import cli as experiments_cli
 from distilkit.files import CheckpointWriteError, UnsafeCheckpointError
+from distilkit.models import complexity
+from distilkit.paths import NoRepositoryError
+from distilkit.publish import PublishError
+from distilkit.weights import WeightsError
 
-# Modules that define a subcommand through ``add_cli(subparsers)``; imported lazily so a
-# missing optional piece does not break the others.
-_SUBCOMMAND_MODULES = (
-    "distilkit.data.synthetic",
-    "distilkit.models.complexity",
-    "distilkit.engine.cli",
-    "distilkit.convert",
-    "distilkit.experiments.cli",
-    "distilkit.predict",
-    "distilkit.export",
-    "distilkit.publish",
-)
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """--help keeps the examples' line breaks and shows an option's default once: not where the
-    help line already gives it, not for a required argument, a flag or an unset (None) value."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default is None or action.default is False or action.default == [] \
-            or action.default == argparse.SUPPRESS
-        if "default" in text or action.required or unset:
-            return text
-        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
-            return f"{text} (default: %(default)s)".lstrip()
-        return text
-
-
-class Parser(argparse.ArgumentParser):
-    """A mistake on the command line is one ``error:`` line naming the command, exit 2."""
-
-    def error(self, message: str):
-        sys.stderr.write(f"error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")
-        sys.exit(2)
-
-
-def _number(text: str, kind: type, lowest: float, inclusive: bool, want: str):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or math.isnan(value) or value < lowest or (value == lowest and not inclusive):
-        raise argparse.ArgumentTypeError(f"want {want}, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    return _number(text, int, 1, True, "a whole number of at least 1")
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number of at least 0."""
-    return _number(text, int, 0, True, "a whole number of at least 0")
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0."""
-    value = _number(text, float, 0.0, False, "a number above 0")
-    if value == float("inf"):
-        raise argparse.ArgumentTypeError(f"want a finite number above 0, got {text!r}")
-    return value
+# Each command is defined beside its code, by the module's ``add_cli(subparsers)``; in this
+# order in ``distilkit --help``.
+_COMMAND_MODULES = (synthetic, complexity, engine_cli, convert, experiments_cli, predict, export, publish)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "each command's options, defaults and examples.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name and module_name.startswith(err.name):
-                continue  # not built yet
-            raise
+    for module in _COMMAND_MODULES:
         module.add_cli(sub)
     return parser
 
@@ -169,11 +112,6 @@ def interrupted_line(args: argparse.Namespace, argv: list[str], stop: BaseExcept
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors about the user's input or machine, each naming the file or folder it concerns."""
-    from distilkit.data.errors import DataError, UsageError
-    from distilkit.engine.locks import FolderBusyError
-    from distilkit.paths import NoRepositoryError
-    from distilkit.publish import PublishError
-    from distilkit.weights import WeightsError
     return (DataError, UsageError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError,
             WeightsError, NoRepositoryError, PublishError)
 

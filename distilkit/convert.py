@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distilkit.cli_args import HelpFormatter
 from distilkit.files import atomic_torch_save, load_weights_only
 from distilkit.weights import HRNET_RULES, WeightsError, map_key
 
@@ -181,7 +182,6 @@ def convert_authors_checkpoint(path: str | Path, model: str) -> dict:
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser(
         "convert", help="the authors' released checkpoints (MMPose 0.x) as kit checkpoints",
         description="Rename and reshape the weights of the authors' released DistilPose and teacher "

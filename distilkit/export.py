@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from distilkit.cli_args import positive_float
 from distilkit.files import atomic_file
 from distilkit.models.deploy import fold_batchnorm
 
@@ -205,8 +206,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import positive_float
-
     p = subparsers.add_parser(
         "export", help="a checkpoint as ONNX (dynamic batch), checked with onnxruntime",
         description="Export a kit checkpoint to ONNX with a dynamic batch axis.",

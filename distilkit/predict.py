@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from distilkit.cli_args import positive_int
 from distilkit.data.boxes import ImageRef, PersonBox, image_refs, read_boxes, whole_image_box
 from distilkit.data.checks import check_image_file, image_pixel_limit
 from distilkit.data.coco_files import read_image_rgb
@@ -348,8 +349,6 @@ def _removed_on_failure(out: Path):
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import positive_int
-
     p = subparsers.add_parser(
         "predict", help="keypoints of a checkpoint on your own images (COCO results + drawings)",
         description="Top-down keypoints of a kit checkpoint on image files, with the crop, flip "

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from distilkit.cli_args import HelpFormatter, non_negative_int, positive_float, positive_int
 from distilkit.models.checkpoint import load_checkpoint
 from distilkit.profiles import PROFILES
 
@@ -151,8 +152,6 @@ def _default_losses(model: str) -> str:
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import HelpFormatter, non_negative_int, positive_float, positive_int
-
     p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student",
                               description=TRAIN_DESCRIPTION, formatter_class=HelpFormatter,
                               epilog=TRAIN_EXAMPLES)

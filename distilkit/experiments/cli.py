@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from distilkit.cli_args import HelpFormatter, positive_int
 from distilkit.profiles import PROFILES
 
 DESCRIPTION = """The main job: trains the teachers and every row of the paper's ablation Tables 4, 5 and 6
@@ -21,8 +22,6 @@ EXAMPLES = """examples:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from distilkit.cli import positive_int
-
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
                    help="run scale: smoke (minutes, the tests'), cpu (the reference), paper (real COCO)")
     p.add_argument("--seeds", type=positive_int, default=1, help="seeds per row (0..N-1)")
@@ -84,7 +83,6 @@ def _reproduce(args) -> int:
 
 
 def add_cli(subparsers) -> None:
-    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers",
                               description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter)
     _common(p)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from distilkit.cli_args import HelpFormatter
 from distilkit.models import build_model
 from distilkit.models.hrnet import ResizeTo
 from distilkit.sizes import parse_hw
@@ -263,7 +264,6 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser(
         "profile", help="parameters, GMACs (two conventions) and FPS of model presets",
         description=__doc__, formatter_class=HelpFormatter,

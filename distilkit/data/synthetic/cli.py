@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from distilkit.cli_args import HelpFormatter
 from distilkit.data.synthetic.config import SYNTH_PRESETS
 from distilkit.data.synthetic.writer import SPLITS, generate_synthetic
 
@@ -44,7 +45,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    from distilkit.cli import HelpFormatter
     p = subparsers.add_parser("synth", help="write the embedded synthetic dataset in COCO layout",
                               description="Generate the synthetic COCO-17 person set "
                                           "(images, keypoint annotations, val detections).",

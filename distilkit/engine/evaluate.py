@@ -69,7 +69,7 @@ def predict_batch(model: nn.Module, images: torch.Tensor, *, flip_test: bool = T
         heatmaps = out.heatmaps.float()
         if flip_test:
             flipped = model(_images_flipped(images)).heatmaps.float()
-            # exact sub-pixel realignment (the usual 1 px shift overshoots by 1 input px)
+            # the exact sub-pixel realignment; theirs, one whole heatmap px, overshoots by 1 input px
             shift = True if authors else flip_shift(w, heatmaps.shape[-1])
             heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped, FLIP_INDEX, shift=shift))
         codec = HeatmapCodec(input_size=(h, w), heatmap_size=tuple(heatmaps.shape[-2:]),

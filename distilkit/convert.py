@@ -28,11 +28,10 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from distilkit.cli_args import HelpFormatter
-from distilkit.files import atomic_torch_save, load_weights_only
+from distilkit.files import NUMPY_GLOBALS, atomic_torch_save, load_weights_only
 from distilkit.weights import HRNET_RULES, WeightsError, map_key
 
 log = logging.getLogger(__name__)
@@ -57,22 +56,11 @@ _TRANSFORMER_RULES: tuple[tuple[str, str], ...] = (
 )
 _STUDENT_HEAD_RULES = ((r"^mlp_head\.0\.", "head.norm."), (r"^mlp_head\.1\.", "head.fc."))
 _TEACHER_HEAD_RULES = ((r"^mlp_head\.(\d+)\.", r"head.mlp.\1."),)
-# What mmcv's meta may hold besides plain containers: numpy scalars (a best score) and arrays.
-# The authors' files were written under numpy 1.x, whose pickles name these functions under
-# ``numpy.core.multiarray``; numpy 2 moved them to ``numpy._core``. Both names are allowed, for
-# the same two functions: still nothing but numbers and arrays is rebuilt.
-_NUMPY_1X = "numpy.core.multiarray"
-MMCV_META_GLOBALS = (np._core.multiarray.scalar, (np._core.multiarray.scalar, f"{_NUMPY_1X}.scalar"),
-                     np._core.multiarray._reconstruct,
-                     (np._core.multiarray._reconstruct, f"{_NUMPY_1X}._reconstruct"),
-                     np.ndarray, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
-                     type(np.dtype(np.int64)))
 
 
 def read_authors_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``state_dict`` of an MMPose 0.x checkpoint, loaded weights-only."""
-    with torch.serialization.safe_globals(list(MMCV_META_GLOBALS)):
-        obj = load_weights_only(path)
+    obj = load_weights_only(path, allow=NUMPY_GLOBALS)   # mmcv's meta: numpy scalars and arrays
     state = obj.get("state_dict") if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: not an MMPose checkpoint (no 'state_dict' mapping)")

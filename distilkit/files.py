@@ -21,6 +21,16 @@ import torch
 # Checkpoints written before the kit stored numpy's RNG state as a tensor hold one uint32
 # array; these globals rebuild a plain ndarray (its items go through the same checks).
 LEGACY_SAFE_GLOBALS = (np.ndarray, np.dtype, type(np.dtype(np.uint32)), np._core.multiarray._reconstruct)
+# numpy scalars and arrays as a foreign file may hold them (mmcv's checkpoint meta: a best score).
+# Files written under numpy 1.x, as the authors' were, name these functions under
+# ``numpy.core.multiarray``; numpy 2 moved them to ``numpy._core``. Both names are allowed, for
+# the same two functions, so still nothing but numbers and arrays is rebuilt.
+_NUMPY_1X = "numpy.core.multiarray"
+NUMPY_GLOBALS = (np._core.multiarray.scalar, (np._core.multiarray.scalar, f"{_NUMPY_1X}.scalar"),
+                 np._core.multiarray._reconstruct,
+                 (np._core.multiarray._reconstruct, f"{_NUMPY_1X}._reconstruct"),
+                 np.ndarray, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+                 type(np.dtype(np.int64)))
 
 
 class UnsafeCheckpointError(ValueError):
@@ -79,8 +89,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------ reading
-def _unsafe_globals(path: Path) -> list[str]:
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in LEGACY_SAFE_GLOBALS}
+def _global_name(allowed) -> str:
+    """The name a pickle gives an allowed global: its own, or the alias of a (global, name) pair."""
+    return allowed[1] if isinstance(allowed, tuple) else f"{allowed.__module__}.{allowed.__qualname__}"
+
+
+def _unsafe_globals(path: Path, allow: tuple = ()) -> list[str]:
+    allowed = {_global_name(g) for g in (*LEGACY_SAFE_GLOBALS, *allow)}
     allowed.add("numpy.dtype")
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
@@ -89,21 +104,22 @@ def _unsafe_globals(path: Path) -> list[str]:
     return [n for n in names if n not in allowed]
 
 
-def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu", *,
+                      allow: tuple = ()) -> Any:
     """``torch.load(weights_only=True)`` of any file, with errors that name it.
 
-    Only tensors, numbers, strings, plain containers and the legacy numpy RNG array are
-    rebuilt; a file asking for anything else raises UnsafeCheckpointError before any of its
-    code runs.
+    Only tensors, numbers, strings, plain containers, the legacy numpy RNG array and the
+    globals in ``allow`` (such as ``NUMPY_GLOBALS``) are rebuilt; a file asking for anything
+    else raises UnsafeCheckpointError before any of its code runs.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        with torch.serialization.safe_globals(list(LEGACY_SAFE_GLOBALS)):
+        with torch.serialization.safe_globals([*LEGACY_SAFE_GLOBALS, *allow]):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        unsafe = _unsafe_globals(path)
+        unsafe = _unsafe_globals(path, allow)
         if unsafe or "GLOBAL" in str(err):
             names = ", ".join(unsafe) or _global_from_message(str(err))
             raise UnsafeCheckpointError(

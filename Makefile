@@ -25,6 +25,8 @@ test: $(STAMP)
 # flags for distilkit reproduce (or jupyter lab), e.g. make reproduce ARGS="--tables 4 --rows none all"
 ARGS ?=
 
+# an interrupted main job's last line names the command that resumes it: this one
+reproduce: export DISTILKIT_RESUME_COMMAND = make reproduce$(if $(ARGS), ARGS="$(ARGS)")
 reproduce: $(STAMP)
 	$(BIN)/distilkit reproduce --profile cpu $(ARGS)
 

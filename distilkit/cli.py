@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -19,6 +20,9 @@ from distilkit.models import complexity
 from distilkit.paths import NoRepositoryError
 from distilkit.publish import PublishError
 from distilkit.weights import WeightsError
+
+# set by the Makefile's reproduce target: the command an interrupted main job prints to resume it
+RESUME_COMMAND_ENV = "DISTILKIT_RESUME_COMMAND"
 
 # Each command is defined beside its code, by the module's ``add_cli(subparsers)``; in this
 # order in ``distilkit --help``.
@@ -107,6 +111,8 @@ def interrupted_line(args: argparse.Namespace, argv: list[str], stop: BaseExcept
         return f"{how}; run again with: distilkit {shlex.join(argv)}"
     resume = getattr(args, "resume_argv", None)
     command = "distilkit " + shlex.join(resume(argv) if resume else argv)
+    if args.command == "reproduce" and os.environ.get(RESUME_COMMAND_ENV):
+        command = os.environ[RESUME_COMMAND_ENV]       # started by make reproduce: resumed by it
     return f"{how}: {finished}; resume with: {command}"
 
 

@@ -49,6 +49,24 @@ def _verdicts(d: ReportData) -> dict:
 
 # ----------------------------------------------------------------------------- golden
 
+def test_tables_exported_in_percent_render_the_report_their_fractions_render(tmp_path):
+    """The report reads each CSV by its ``AP_unit``: the small folder's tables written as the
+    kit exports them now (percent, ``AP_unit``) render the same REPORT.md as their fractions."""
+    from distilkit.units import frame_in_percent
+
+    fractions, percent = tmp_path / "fractions", tmp_path / "percent"
+    shutil.copytree(SMALL, fractions, ignore=shutil.ignore_patterns(GOLDEN.name))
+    shutil.copytree(fractions, percent)
+    for name in ("table4.csv", "table5.csv", "table6.csv", "teachers.csv", "ap_vs_error.csv"):
+        frame = pd.read_csv(fractions / name)
+        assert "AP_unit" not in frame
+        frame_in_percent(frame).to_csv(percent / name, index=False)
+    assert "AP_unit" in pd.read_csv(percent / "table4.csv")
+    reports = [write_report(folder, tmp_path / f"figures_{folder.name}").read_text()
+               for folder in (fractions, percent)]
+    assert reports[0] == reports[1]
+
+
 def test_a_small_results_folder_renders_exactly_the_committed_report(tmp_path):
     """The one test of the report's wording: ``tests/data/report_small/`` (hand-written CSVs
     covering every section: teachers, Tables 4-6 with missing rows and repeated seeds, the
@@ -85,7 +103,7 @@ def test_write_report_writes_the_rendering_of_the_report_data_and_its_figures(tm
     assert out == results / "REPORT.md"
     assert out.read_text() == render_report(report_data(results))
     # 12 x 4 in and 7 x 4.5 in at 130 dpi, not cropped
-    assert drawn_png(results / "figures" / "table4_component_gain.png").shape == (520, 1560, 3)
+    assert drawn_png(results / "figures" / "table4_component_gain.png").shape == (546, 1560, 3)
     assert drawn_png(results / "figures" / "ap_vs_error.png").shape == (585, 910, 3)
 
 
@@ -171,12 +189,28 @@ def test_beside_each_verdict_the_report_says_whether_the_seed_ranges_are_apart(t
 def test_the_gain_plot_shows_the_err_px_reduction_beside_the_ap_gain():
     raw = pd.DataFrame([{**spec.columns(), "seed": 0, "AP": 0.0, "paper_AP": spec.paper_AP, "err_px": err}
                         for spec, err in zip(TABLES[4](), [9.0, 8.5, 8.0, 7.5, 8.7, 8.2, 7.9, 7.0, 8.0, 7.5])])
-    fig = plot_component_gains(summarize(raw, 4), err_margin=0.4)
+    fig = plot_component_gains(summarize(raw, 4), err_margin=0.4, ap_margin=0.7)
     ax_ap, ax_err = fig.axes
     heights = {t.get_text(): p.get_height() for t, p in zip(ax_err.get_xticklabels(), ax_err.patches)}
     assert heights["all"] == pytest.approx(9.0 - 7.0)          # against Smooth-L1 none
-    assert heights["all (L1)"] == pytest.approx(8.0 - 7.5)     # against none (L1), the L1 control
-    assert sorted({line.get_ydata()[0] for line in ax_err.lines if line.get_linestyle() == "--"}) == [-0.4, 0.4]
+    # against none (L1), the L1 control, which the label names; the baselines are no bars
+    assert heights["all (L1)\nvs none (L1)"] == pytest.approx(8.0 - 7.5)
+    assert not {"none", "none (L1)"} & set(heights)
+    for ax, margin in ((ax_err, 0.4), (ax_ap, 0.7)):           # both panels draw their noise margin
+        assert sorted({line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--"}) == [-margin, margin]
+    assert not [c for ax in fig.axes for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]  # one seed
+
+
+def test_the_gain_plot_draws_a_seed_range_only_where_a_row_ran_several_seeds():
+    specs = {s.row: s for s in TABLES[4]()}
+    raw = pd.DataFrame([{**specs[row].columns(), "seed": seed, "AP": ap, "paper_AP": specs[row].paper_AP,
+                         "err_px": err}
+                        for row, seed, ap, err in [("none", 0, 1.0, 6.0), ("none", 1, 2.0, 5.8), ("all", 0, 5.0, 4.8),
+                                                   ("all", 1, 6.0, 4.6), ("CS", 0, 2.0, 5.5)]])
+    fig = plot_component_gains(summarize(raw, 4), err_margin=0.2, ap_margin=1.0)
+    for ax in fig.axes:
+        (bars,) = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+        assert len(bars.lines[2][0].get_segments()) == 1          # "all" alone: CS ran one seed
 
 
 def test_the_report_draws_the_component_gains_it_judges(tmp_path, drawn_png):

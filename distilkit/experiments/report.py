@@ -24,14 +24,15 @@ from distilkit.experiments.report_tables import (SUMMARY_COLUMNS, TABLE_TITLES, 
                                                  load_table, md_table, plot_component_gains, summarize)
 from distilkit.experiments.report_tolerance import (error_tolerance, error_tolerance_lines,
                                                     plot_ap_vs_error)
+from distilkit.units import read_percent_csv
 from distilkit.viz.figures import save_png_pdf
 
 @dataclass
 class ReportData:
     """Everything REPORT.md says, as data; ``render_report`` only formats it.
 
-    ``meta``: ``reproduce_summary.json`` (None without it). ``teachers``: ``teachers.csv`` as
-    written (AP and PCK10 as fractions). ``summaries``: ``summarize`` of Tables 4, 5 and 6.
+    ``meta``: ``reproduce_summary.json`` (None without it). ``teachers``: ``teachers.csv`` (AP and
+    PCK10 in percent, read by its ``AP_unit``). ``summaries``: ``summarize`` of Tables 4, 5 and 6.
     ``noise``: ``noise_margins`` of Table 4. ``tolerance``: ``error_tolerance`` (None without
     the curve). ``score_ranking`` / ``score_verdict``: the L_CS section's table and verdict (None
     without score_auc). ``conclusions``: the paper's claims, judged with the noise margins.
@@ -78,7 +79,7 @@ def report_data(results_dir: str | Path, *, with_previous: bool = True) -> Repor
     raw = {t: load_table(results_dir, t) for t in (4, 5, 6)}
     s = {t: summarize(raw[t], t) for t in (4, 5, 6)}
     teachers_csv = results_dir / "teachers.csv"
-    teachers = pd.read_csv(teachers_csv) if teachers_csv.exists() else pd.DataFrame()
+    teachers = read_percent_csv(teachers_csv) if teachers_csv.exists() else pd.DataFrame()
     t_hr = teachers[teachers["row"].str.startswith("HRNet")] if len(teachers) else teachers
     summary_json = results_dir / "reproduce_summary.json"
     meta = json.loads(summary_json.read_text()) if summary_json.exists() else None
@@ -115,9 +116,7 @@ def render_report(d: ReportData) -> str:
               "the per-keypoint scores against PCK10-correctness) is what the score loss L_CS trains.", ""]
     teachers = d.teachers
     if len(teachers):
-        shown = teachers.assign(AP=teachers["AP"] * 100)
-        if "PCK10" in shown:
-            shown = shown.assign(PCK10=shown["PCK10"] * 100)
+        shown = teachers
         lines += ["## Teachers", "", md_table(shown, TEACHER_COLUMNS), ""]
     for t, title in TABLE_TITLES.items():
         summary = d.summaries[t]
@@ -173,8 +172,8 @@ def write_figures(d: ReportData, fig_dir: str | Path) -> dict[str, plt.Figure]:
     fig_dir = Path(fig_dir).resolve()  # save_png_pdf: relative = notebooks/
     figures = {}
     if d.has_gain_figure:
-        figures["table4_component_gain"] = plot_component_gains(d.summaries[4],
-                                                                err_margin=d.noise["err"])
+        figures["table4_component_gain"] = plot_component_gains(d.summaries[4], err_margin=d.noise["err"],
+                                                                ap_margin=d.noise["ap"])
     if d.tolerance is not None:
         figures["ap_vs_error"] = plot_ap_vs_error(d.tolerance["curve"], d.tolerance["runs"])
     for stem, fig in figures.items():

@@ -30,7 +30,7 @@ def noise_margins(raw4: pd.DataFrame) -> dict:
             if len(sub) < 2:
                 continue
             seeds = max(seeds, len(sub))
-            ap = sub["AP"].astype(float) * 100
+            ap = sub["AP"].astype(float)
             ap_range = max(ap_range, float(ap.max() - ap.min()))
             if "err_px" in sub:
                 err = sub["err_px"].astype(float)
@@ -138,7 +138,7 @@ def conclusions(s4: pd.DataFrame, s5: pd.DataFrame, s6: pd.DataFrame, teachers: 
     if not s4.empty:
         base = (s4, "none")
         if len(teachers):
-            t = pd.DataFrame([{"row": "teacher", "AP": float(teachers["AP"].iloc[0]) * 100, "seeds": 1,
+            t = pd.DataFrame([{"row": "teacher", "AP": float(teachers["AP"].iloc[0]), "seeds": 1,
                                "err_px": float(teachers["err_px"].iloc[0]) if "err_px" in teachers else np.nan}])
             claim("teacher>none",
                   "the HRNet-W48-analog teacher clearly beats the plain regression student (by > 2 AP)",

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distilkit.units import read_percent_csv
+
 PREVIOUS_DIR = "previous_reference"
 CHANGES = ("loss scales", "fair scoring", "torch", "recipe", "rows")
 CHANGE_TEXT = {
@@ -61,9 +63,9 @@ class PreviousVerdict:
 
 
 def read_rows(results_dir: str | Path) -> pd.DataFrame:
-    """Every CSV row of a results folder (tables 4-6 and the teachers), with a ``kpt_score``
-    column ("model" where the CSV predates it)."""
-    frames = [pd.read_csv(p) for name in ("table4", "table5", "table6", "teachers")
+    """Every CSV row of a results folder (tables 4-6 and the teachers; AP and PCK in percent, by
+    each CSV's ``AP_unit``), with a ``kpt_score`` column ("model" where the CSV predates it)."""
+    frames = [read_percent_csv(p) for name in ("table4", "table5", "table6", "teachers")
               if (p := Path(results_dir) / f"{name}.csv").is_file()]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["row"])
     if "kpt_score" not in rows:

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from distilkit.units import read_percent_csv
+
 
 def plot_ap_vs_error(curve: pd.DataFrame, runs: pd.DataFrame):
     """COCO AP of ground truth with uniform error (``evaluation.tolerance``), one line per face
@@ -16,7 +18,7 @@ def plot_ap_vs_error(curve: pd.DataFrame, runs: pd.DataFrame):
     for face_scale, sub in curve.groupby("face_scale"):
         label = ("uniform error on every keypoint" if face_scale == 1 else
                  "face keypoints exact" if face_scale == 0 else f"face error x{face_scale:g}")
-        ax.plot(sub["err_px"], sub["AP"] * 100, marker=".", label=label)
+        ax.plot(sub["err_px"], sub["AP"], marker=".", label=label)
     for kind, marker, color in (("teacher", "s", "tab:red"), ("student", "o", "tab:gray")):
         pts = runs[runs["kind"] == kind]
         ax.scatter(pts["err_px"], pts["AP"], marker=marker, color=color, zorder=3,
@@ -43,10 +45,10 @@ def error_tolerance(results_dir: str | Path, s: dict, teachers: pd.DataFrame) ->
     path = Path(results_dir) / "ap_vs_error.csv"
     if not path.exists():
         return None
-    curve = pd.read_csv(path)
+    curve = read_percent_csv(path)        # bench/ap_vs_error.py writes fractions, unlabelled
     rows = [t[["row", "err_px", "AP"]] for t in s.values() if not t.empty]
     if len(teachers) and "err_px" in teachers:
-        rows.append(teachers[["row", "err_px"]].assign(AP=teachers["AP"] * 100))
+        rows.append(teachers[["row", "err_px", "AP"]])
     # Table 5 repeats Table 4's none / all rows from the same runs: one point per run
     runs = (pd.concat(rows, ignore_index=True) if rows else
             pd.DataFrame(columns=["row", "err_px", "AP"])).dropna(subset=["err_px", "AP"])
@@ -54,14 +56,14 @@ def error_tolerance(results_dir: str | Path, s: dict, teachers: pd.DataFrame) ->
     runs = runs.assign(kind=np.where(runs["row"].str.contains("teacher", case=False), "teacher",
                                      "student"))
     uniform = curve[curve["face_scale"] == 1].sort_values("err_px")
-    below = uniform[uniform["AP"] < 0.01]
+    below = uniform[uniform["AP"] < 1.0]       # below 1 AP (percent)
     first_zero = float(below["err_px"].iloc[0]) if len(below) else float("nan")
     size = uniform["input_size"].iloc[0] if "input_size" in uniform and len(uniform) else "?"
     models = None
     if len(runs) and len(uniform):
         lo, hi = float(runs["err_px"].min()), float(runs["err_px"].max())
-        at = np.interp([lo, hi], uniform["err_px"], uniform["AP"] * 100)
-        above = runs[runs["AP"] > np.interp(runs["err_px"], uniform["err_px"], uniform["AP"] * 100)]
+        at = np.interp([lo, hi], uniform["err_px"], uniform["AP"])
+        above = runs[runs["AP"] > np.interp(runs["err_px"], uniform["err_px"], uniform["AP"])]
         models = {"err_lo": lo, "err_hi": hi, "uniform_ap_lo": float(at[0]),
                   "uniform_ap_hi": float(at[1]), "n_above": len(above), "n_runs": len(runs)}
     return {"file": path.name, "curve": curve, "runs": runs, "input_size": size,

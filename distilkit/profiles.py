@@ -45,14 +45,20 @@ class Profile:
     # of the map's height; a smaller map needs a smaller sigma for the same relative width.
     heatmap_sigma: float = 2.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    teacher_augment: AugmentConfig | None = None    # heatmap teachers' own recipe; None: ``augment``
+    # heatmap teachers' own recipes by base model name; a teacher not named trains with ``augment``
+    teacher_augment: dict[str, AugmentConfig] = field(default_factory=dict)
     # Heatmap teachers evaluated, and their best checkpoint chosen, with DARK decoding (the
     # authors' teacher configs: post_process='unbiased', modulate_kernel=11).
     dark_teacher_selection: bool = False
+    # Heatmap targets of a labelled keypoint just outside the crop: False, weight 0 (the kit's
+    # rule); True, its partial Gaussian with weight 1 while its 3-sigma window meets the map
+    # (MMPose 0.x's TopDownGenerateTarget, which never clears the labels of cropped-out joints).
+    partial_heatmaps: bool = False
 
-    def augment_for(self, *, teacher: bool) -> AugmentConfig:
-        """The augmentation a run trains with: teachers may have their own configs' factors."""
-        return self.teacher_augment if teacher and self.teacher_augment is not None else self.augment
+    def augment_for(self, *, teacher: bool, model: str = "") -> AugmentConfig:
+        """The augmentation a run of ``model`` (a base preset name) trains with: a heatmap
+        teacher may have its own config's factors."""
+        return self.teacher_augment.get(model, self.augment) if teacher else self.augment
 
     def model_name(self, base: str) -> str:
         """Resolve a base preset name (``distilpose-s``) to this profile's size."""
@@ -91,25 +97,32 @@ CPU = Profile(
     augment=AugmentConfig(half_body_prob=0.0, rot_prob=0.3, rotation=20.0, scale_factor=0.15),
 )
 
+# The authors' recipe (yshMars/DistilPose configs on MMPose 0.x), shared by every paper-profile
+# run: HRNet draws (rot p 0.6, half-body p 0.3, flip 0.5) and the dataset's centre shift.
+_MMPOSE_0X = dict(rot_prob=0.6, half_body_prob=0.3, flip_prob=0.5, hrnet_draws=True,
+                  center_shift_prob=0.3, center_shift_range=0.2)
+# rotation 45, scale 0.35: the DistilPose students' and the StemNet teacher's configs
+_ROT45 = AugmentConfig(rotation=45.0, scale_factor=0.35, **_MMPOSE_0X)
+# rotation 40, scale 0.5: the HRNet-W48 teacher's config and MMPose's SimpleBaseline-R50
+_ROT40 = AugmentConfig(rotation=40.0, scale_factor=0.5, **_MMPOSE_0X)
+
 PAPER = Profile(
     name="paper",
     input_size=(256, 192),
     heatmap_size=(64, 48),
     model_suffix="",
     synthetic=None,
-    # batch 256 in total (8 GPUs x 32 in the paper's DistilPose config; the text says 64/GPU)
-    teacher_schedule=Schedule(epochs=300, batch_size=256, lr=1e-3, warmup_iters=500,
+    # 8 GPUs: teachers 64 per GPU (their configs' samples_per_gpu; the paper's text), students
+    # 32 per GPU (the DistilPose configs)
+    teacher_schedule=Schedule(epochs=300, batch_size=512, lr=1e-3, warmup_iters=500,
                               milestones=(200, 260)),
     student_schedule=Schedule(epochs=300, batch_size=256, lr=1e-3, warmup_iters=500,
                               milestones=(200, 260)),
     workers=8,
     eval_batch_size=128,
-    # The authors' configs: DistilPose students rotation 45, scale 0.35 (rot p 0.6, half-body
-    # p 0.3, flip 0.5); the TokenPose/HRNet teacher configs rotation 40, scale 0.5.
-    augment=AugmentConfig(rotation=45.0, scale_factor=0.35, rot_prob=0.6, half_body_prob=0.3,
-                          flip_prob=0.5, hrnet_draws=True),
-    teacher_augment=AugmentConfig(rotation=40.0, scale_factor=0.5, rot_prob=0.6, half_body_prob=0.3,
-                                  flip_prob=0.5, hrnet_draws=True),
+    augment=_ROT45,
+    teacher_augment={"teacher-hrw48": _ROT40, "simplebaseline-r50": _ROT40, "teacher-stemnet": _ROT45},
+    partial_heatmaps=True,
     eval_every=10,   # as the authors' configs: COCO evaluation every 10 epochs and at the end
     dark_teacher_selection=True,
 )

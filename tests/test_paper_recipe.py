@@ -93,14 +93,6 @@ def test_paper_half_body_follows_mmpose_0x(upper, lower, half_rate, upper_share)
     assert np.mean([d.flip for d in draws]) == pytest.approx(0.5, abs=0.015)
 
 
-def test_paper_teachers_use_their_own_configs_factors():
-    teacher = PAPER.augment_for(teacher=True)
-    assert (teacher.rotation, teacher.scale_factor) == (40.0, 0.5) and teacher.hrnet_draws
-    assert PAPER.augment_for(teacher=False) is PAPER.augment
-    cpu = get_profile("cpu")
-    assert cpu.augment_for(teacher=True) is cpu.augment      # the cpu recipe is one for all
-
-
 def test_paper_profile_evaluates_every_10_epochs():
     assert PAPER.eval_every == 10
 

@@ -7,7 +7,7 @@ once and its keypoints move by the very same matrix.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -39,6 +39,19 @@ class AugmentConfig:
     # half_body_min_total_keypoints joints are visible, the upper half when N < 0.5 (p 0.69) and
     # it has more than 2 joints. False: MMPose 1.x's normal truncated to [-1, 1] for both.
     hrnet_draws: bool = False
+    # MMPose 0.x moves a training box's centre once, when the dataset is built: for
+    # ``center_shift_prob`` of the instances, by U(-r, r) of the box's width and height (its
+    # ``_xywh2cs``: p 0.3, r 0.2). 0: no shift (the cpu and smoke recipes).
+    center_shift_prob: float = 0.0
+    center_shift_range: float = 0.0
+
+    def identity(self) -> dict:
+        """The fields that decide the draws, for a config hash: the centre shift only when it is
+        on, so recipes without it keep the hashes they had before it existed."""
+        d = asdict(self)
+        if not self.center_shift_prob:
+            d.pop("center_shift_prob"), d.pop("center_shift_range")
+        return d
 
 
 @dataclass
@@ -144,6 +157,18 @@ def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig, center, sc
     params.scale = params.scale * scale_mult
     params.flip = bool(rng.random() < cfg.flip_prob)
     return params
+
+
+def shifted_centers(centers: np.ndarray, box_wh: np.ndarray, cfg: AugmentConfig,
+                    rng: np.random.Generator) -> np.ndarray:
+    """(N, 2) box centres, ``cfg.center_shift_prob`` of them moved by U(-r, r)·(w, h): the draw
+    MMPose 0.x makes once per dataset build. Draws are taken for every instance (shift or not),
+    so an instance's shift does not depend on the ones before it."""
+    centers = np.asarray(centers, np.float64).reshape(-1, 2)
+    wh = np.asarray(box_wh, np.float64).reshape(-1, 2)
+    chosen = rng.random(len(centers)) < cfg.center_shift_prob
+    offsets = (rng.random((len(centers), 2)) * 2.0 - 1.0) * cfg.center_shift_range * wh
+    return centers + offsets * chosen[:, None]
 
 
 def crop_matrix(params: AugmentParams, output_size_hw) -> np.ndarray:

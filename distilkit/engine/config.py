@@ -123,18 +123,29 @@ class TrainConfig:
         d["epochs"] = None
         d["input_size"], d["heatmap_size"] = profile.input_size, profile.heatmap_size
         d["heatmap_sigma"] = profile.heatmap_sigma
-        d["augment"] = asdict(profile.augment_for(teacher=self.losses.heatmap))
+        d["augment"] = profile.augment_for(teacher=self.losses.heatmap, model=self.model).identity()
+        if profile.partial_heatmaps and self.losses.heatmap:
+            d["partial_heatmaps"] = True     # absent where off: those recipes keep their hashes
         d["model_name"] = self.model_name()
         d["recipe_version"] = RECIPE_VERSION
         try:
             from distilkit.models.presets import get_config
-            d["model_config"] = asdict(get_config(self.model_name(), **self.model_overrides))
+            d["model_config"] = _without_unset_init(asdict(get_config(self.model_name(), **self.model_overrides)))
         except (KeyError, ValueError, TypeError):
             pass  # an unknown model fails where it is built, with the proper message
         if self.data_root is None and profile.synthetic:
             from distilkit.data.synthetic.config import config_hash, resolve_config
             d["synthetic"] = config_hash(resolve_config(profile.synthetic), self.data_seed)
         return d
+
+
+def _without_unset_init(model_config: dict) -> dict:
+    """A backbone's ``init_std`` enters the hash only when set (the paper StemNet's N(0, 0.001)):
+    models that start from the default initialisation keep the hashes they always had."""
+    backbone = model_config.get("backbone")
+    if isinstance(backbone, dict) and backbone.get("init_std", 0) is None:
+        backbone.pop("init_std")
+    return model_config
 
 
 def _digest(d: dict) -> str:

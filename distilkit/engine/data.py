@@ -130,12 +130,15 @@ def build_val_data(*, root: Path, model, profile: Profile, batch_size: int, work
 
 def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, workers: int,
                    seed: int, info: DistInfo, teacher: bool = False, max_train_instances: int | None = None,
-                   max_val_instances: int | None = None, eval_batch_size: int | None = None) -> RunData:
+                   max_val_instances: int | None = None, eval_batch_size: int | None = None,
+                   model_base: str = "") -> RunData:
+    """Loaders of a run of ``model`` (``model_base``: its base preset name, which picks a
+    teacher's own augmentation where the profile gives one)."""
     from distilkit.data.topdown import TopDownCocoDataset
 
     codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma)
     train_set = TopDownCocoDataset(root, split="train", input_size=tuple(model.input_size), codec=codec,
-                                   train=True, aug=profile.augment_for(teacher=teacher),
+                                   train=True, aug=profile.augment_for(teacher=teacher, model=model_base),
                                    max_instances=max_train_instances)
     per_rank = max(1, batch_size // info.world_size)
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, RunSpec, teacher_run, teachers_needed
+from distilkit.teacher_store_budget import COCO_TRAIN_INSTANCES, StoreDecision, bytes_per_crop, decide
 
 
 TEACHER_STORE = ".teacher_outputs"     # under the runs folder
@@ -74,8 +75,8 @@ def seed_folders(job: Job) -> dict[int, Path]:
 
 
 def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path,
-              data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None
-              ) -> tuple[list[Job], list[Job]]:
+              data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None,
+              teacher_store: str = "auto") -> tuple[list[Job], list[Job]]:
     """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates.
 
     Rows of different tables that are the same experiment (Table 5's StemNet student with no
@@ -103,18 +104,63 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         for seed in sorted(set(seeds) | extra_by_hash[digest]):
             run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
             jobs.append(Job(spec, seed, run_dir, replace(config_of(spec, seed), out_dir=str(run_dir))))
-    return teacher_jobs, _share_teacher_outputs(jobs, runs_dir)
+    on = {d.teacher for d in store_decisions(jobs, runs_dir, mode=teacher_store) if d.on}
+    return teacher_jobs, _share_teacher_outputs(jobs, runs_dir, on)
 
 
-def _share_teacher_outputs(jobs: list[Job], runs_dir: Path) -> list[Job]:
+def _shared_keys(jobs: list[Job]) -> Counter:
+    """(teacher checkpoint, seed) -> rows, for the keys more than one row distils from."""
+    rows_per_key = Counter((j.config.teacher, j.seed) for j in unique_runs(jobs) if j.config.teacher)
+    return Counter({key: n for key, n in rows_per_key.items() if n > 1})
+
+
+def store_decisions(jobs: list[Job], runs_dir: Path, *, mode: str = "auto") -> list[StoreDecision]:
+    """Per teacher whose outputs rows could share: whether its store is on (``mode`` auto: when
+    its estimated size, every seed's store together, fits under the cap and on the disk)."""
+    shared = _shared_keys(jobs)
+    decisions = []
+    for teacher in dict.fromkeys(key[0] for key in shared):
+        keys = [key for key in shared if key[0] == teacher]
+        reader = next(j for j in jobs if j.config.teacher == teacher)
+        estimate = len(keys) * store_bytes(reader.config, Path(teacher).parent.name)
+        decisions.append(decide(Path(teacher).parent.name, sum(shared[k] for k in keys), estimate,
+                                runs_dir / TEACHER_STORE, mode=mode))
+    return decisions
+
+
+def store_bytes(config: TrainConfig, teacher_folder: str) -> int:
+    """Estimated bytes of one store (one teacher and seed, every epoch) that ``config`` reads."""
+    teacher_model = teacher_folder.rsplit("-", 1)[0]     # "<key>-<hash>" of plan_teachers
+    from distilkit.experiments.grid import TEACHERS
+    model = config.resolved_profile().model_name(TEACHERS[teacher_model].model) \
+        if teacher_model in TEACHERS else config.model_name()
+    return train_crops(config) * config.schedule().epochs * bytes_per_crop(model)
+
+
+def train_crops(config: TrainConfig) -> int:
+    """Crops per training epoch: the synthetic preset's people, or COCO train2017's instances
+    for a real data root (an assumption the plan states)."""
+    profile = config.resolved_profile()
+    crops = COCO_TRAIN_INSTANCES
+    if config.data_root is None and profile.synthetic:
+        from distilkit.data.synthetic.config import resolve_config
+        synth = resolve_config(profile.synthetic)
+        crops = round(synth.num_train_images * sum(synth.people_per_image) / 2)
+    limit = config.max_train_instances or profile.max_train_instances
+    return min(crops, limit) if limit else crops
+
+
+def _share_teacher_outputs(jobs: list[Job], runs_dir: Path, on: set[str]) -> list[Job]:
     """Rows of one teacher and seed share its outputs (distilkit.teacher_store), read from a
     store the first of them writes; the runner removes it when the last such row is done. A
     teacher and seed with one row gets no store: writing it (3.6 GB at the cpu profile) would
-    cost that row time and save none."""
-    rows_per_key = Counter((j.config.teacher, j.seed) for j in unique_runs(jobs) if j.config.teacher)
+    cost that row time and save none. Only the teachers in ``on`` (``store_decisions``) share."""
+    shared = _shared_keys(jobs)
     store = str(runs_dir / TEACHER_STORE)
     return [replace(j, config=replace(j.config, teacher_store=store))
-            if j.config.teacher and rows_per_key[(j.config.teacher, j.seed)] > 1 else j for j in jobs]
+            if (j.config.teacher, j.seed) in shared and Path(j.config.teacher).parent.name in on else j
+            for j in jobs]
 
 
-__all__ = ["Job", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders"]
+__all__ = ["Job", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders",
+           "store_decisions", "train_crops"]

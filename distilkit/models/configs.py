@@ -16,9 +16,11 @@ class StemNetConfig:
     width: int = 64                 # stem conv channels (and Bottleneck planes by default)
     num_blocks: int = 4
     planes: int | None = None
+    init_std: float | None = None   # convs from N(0, std) (the authors' StemNet); None: He init
 
     def build(self) -> StemNet:
-        return StemNet(width=self.width, planes=self.planes, num_blocks=self.num_blocks)
+        return StemNet(width=self.width, planes=self.planes, num_blocks=self.num_blocks,
+                       init_std=self.init_std)
 
 
 @dataclass(frozen=True)

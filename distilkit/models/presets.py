@@ -40,7 +40,7 @@ from distilkit.sizes import parse_hw
 PAPER_SIZES = ModelSizes(
     input_size=(256, 192),
     encoder=EncoderConfig(dim=192, depth=12, heads=8, mlp_ratio=3.0, patch_size=(4, 3)),
-    stemnet=StemNetConfig(width=64, num_blocks=4),
+    stemnet=StemNetConfig(width=64, num_blocks=4, init_std=0.001),
     hrnet=HRNetConfig(width=48, num_stages=4),
     resnet=ResNetConfig(block="bottleneck", layers=(3, 4, 6, 3), width=64),
     deconv_channels=256,

@@ -20,12 +20,14 @@ class StemNet(nn.Module):
         planes: Bottleneck planes (paper: 64); output channels = 4 * planes.
             Defaults to ``width`` so one knob scales the whole network.
         num_blocks: Bottlenecks at stride 4 (paper: 4).
+        init_std: draw every conv from N(0, init_std), as the authors' code (0.001); None: He
+            init with unit/zero BN (``blocks.init_conv_bn``).
     """
 
     stride = 4
 
     def __init__(self, *, in_channels: int = 3, width: int = 64, planes: int | None = None,
-                 num_blocks: int = 4) -> None:
+                 num_blocks: int = 4, init_std: float | None = None) -> None:
         super().__init__()
         planes = width if planes is None else planes
         self.stem = nn.Sequential(
@@ -34,6 +36,10 @@ class StemNet(nn.Module):
         )
         self.layer1, self.out_channels = make_layer(Bottleneck, width, planes, num_blocks)
         init_conv_bn(self)
+        if init_std is not None:   # the authors' StemNet.init_weights: every conv from N(0, std)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.normal_(m.weight, std=init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 4*planes, H/4, W/4)

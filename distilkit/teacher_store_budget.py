@@ -13,7 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-STORE_CAP_BYTES = 50 * 10**9
+from distilkit.teacher_store import STORE_CAP_BYTES  # the one cap: the store checks it again per epoch
+
 FLOAT_BYTES = 4              # outputs are stored in the dtype the teacher made them: fp32 at most
 COCO_TRAIN_INSTANCES = 149_813   # person instances with a labelled keypoint in COCO train2017
 

@@ -1,9 +1,12 @@
 """The one config a training run needs; stored in every checkpoint and results row."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from distilkit.losses import LossConfig
 from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
@@ -45,6 +48,9 @@ class TrainConfig:
     # Folder of teacher outputs shared by rows that see the same batches (distilkit.teacher_store);
     # None: the teacher runs live. Results are bit-identical either way.
     teacher_store: str | None = None
+    # The cap on all stores under teacher_store's folder (bytes); None: teacher_store.STORE_CAP_BYTES.
+    # Set by ``reproduce --teacher-store on``, which keeps a store whatever its estimate.
+    teacher_store_cap: int | None = None
     progress: bool = True
     resume: bool = False
     tensorboard: bool = False                # TensorBoard scalars in the run folder (engine.scalars)
@@ -99,7 +105,8 @@ class TrainConfig:
 
     def _identity(self) -> dict:
         d = self.to_dict()
-        for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store", "tensorboard"):
+        for key in ("out_dir", "progress", "resume", "workers", "device", "seed", "teacher_store",
+                    "teacher_store_cap", "tensorboard"):
             d.pop(key, None)
         if self.eval_dark() and not self.dark:
             d["dark"] = True            # the profile's choice; other rows keep their hashes
@@ -107,13 +114,14 @@ class TrainConfig:
             d["losses"].pop("sh_mode")  # it changes nothing without L_SH: those rows keep their hashes
         if not d.get("compile"):
             d.pop("compile", None)     # compiled kernels change numerics; eager runs keep their hashes
-        # the teacher and initial weights enter by their file names only, so moving a run folder
-        # keeps the hash
-        for key in ("teacher", "init_backbone"):
-            if d.get(key):
-                d[key] = d[key].replace("\\", "/").split("/")[-2:]
+        # the teacher enters by its run folder's and file's names, so moving a run folder keeps
+        # the hash; initial weights by init_identity
+        if d.get("teacher"):
+            d["teacher"] = _last_parts(d["teacher"])
         if d.get("init_backbone") is None:
             d.pop("init_backbone", None)   # runs from scratch keep the hashes they always had
+        else:
+            d["init_backbone"] = init_identity(d["init_backbone"])
         # What the profile name stands for can change between versions of the kit (a schedule,
         # the input size, the synthetic set), and a stale row must not pass for a current one.
         profile = self.resolved_profile()
@@ -137,6 +145,44 @@ class TrainConfig:
             from distilkit.data.synthetic.config import config_hash, resolve_config
             d["synthetic"] = config_hash(resolve_config(profile.synthetic), self.data_seed)
         return d
+
+
+# A kit run's folder: "<model or teacher key>-<12 hex of its config hash>[-s<seed>]".
+_RUN_FOLDER = re.compile(r"[A-Za-z0-9_.+-]+-[0-9a-f]{12}(-s\d+)?")
+
+
+def run_folder_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a checkpoint of a kit run folder (named by its recipe's hash)."""
+    path = Path(str(path).replace("\\", "/"))
+    return path.name in ("best.pt", "last.pt") and bool(_RUN_FOLDER.fullmatch(path.parent.name))
+
+
+def init_identity(path: str) -> list[str] | dict:
+    """How initial weights enter a config hash: a kit run's checkpoint by its folder's and file's
+    names (the folder is named by that run's recipe, and it may not be trained yet); any other
+    file by its sha256, so one file in two folders is one experiment and a changed file another.
+    A file that is not there (a plan made without it) by its name, marked missing."""
+    if run_folder_checkpoint(path):
+        return _last_parts(path)
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return {"missing": file.name}
+    stat = file.stat()
+    return {"sha256": _sha256(str(file.resolve()), stat.st_size, stat.st_mtime_ns)}
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256, computed once per (path, size, mtime): hashes are taken many times."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _last_parts(path: str) -> list[str]:
+    return str(path).replace("\\", "/").split("/")[-2:]
 
 
 def _without_unset_init(model_config: dict) -> dict:

@@ -119,6 +119,7 @@ class _Run:
     elapsed_before: float = 0.0            # wall seconds of earlier sessions (resumed runs)
     started: str = field(default_factory=now_iso)
     epoch_complete: bool = False           # the current epoch saw its last batch
+    init_report: object = None             # weights.LoadReport of config.init_backbone
 
     @property
     def last_path(self) -> Path:
@@ -163,8 +164,9 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     model = build_model(config.model_name(), **config.model_overrides)
+    init_report = None      # weights.LoadReport: the keys loaded, missing and unused
     if config.init_backbone:
-        load_backbone(model, config.init_backbone, verbose=info.is_main)
+        init_report = load_backbone(model, config.init_backbone, verbose=info.is_main)
     # NCHW, not channels_last: 0.86-1.14x a step across the models and repeated runs of
     # bench/kernel_levers.py, within this machine's noise; and a checkpoint must evaluate later
     # to the bits its run reported
@@ -195,7 +197,8 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
                 train_model=train_model, teacher=outputs, data=data, optimizer=optimizer,
                 scheduler=scheduler, autocast=autocast,
                 scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, t_start=t_start,
-                heartbeat=Heartbeat(out_dir, schedule.epochs, enabled=info.is_main))
+                heartbeat=Heartbeat(out_dir, schedule.epochs, enabled=info.is_main),
+                init_report=init_report)
 
 
 def _teacher_outputs(config: TrainConfig, teacher: FrozenTeacher, data: RunData, device: torch.device,
@@ -213,7 +216,7 @@ def _teacher_outputs(config: TrainConfig, teacher: FrozenTeacher, data: RunData,
         max_train_instances=len(data.train_set), torch_version=torch.__version__,
         threads=torch.get_num_threads(), device_type=device.type)
     return TeacherOutputs(teacher, store_folder(config.teacher_store, config.teacher, identity),
-                          batches_per_epoch=len(loader))
+                          batches_per_epoch=len(loader), cap_bytes=config.teacher_store_cap)
 
 
 def _resume_or_start(run: _Run) -> None:

@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   distilkit reproduce --plan                             # what is done, what is left, how long
   distilkit reproduce --tables 4 --rows none all         # two rows of Table 4 and their teacher
   distilkit reproduce --profile cpu --devices 0,1,2,3    # one row per GPU on a 4-GPU node
+  distilkit reproduce --profile paper --plan             # the paper grid: starts, GPU-hours, disk
+  distilkit reproduce --profile paper --rehearse --pretrained ~/weights   # every row, 3 steps each
   distilkit reproduce --executor slurm --jobs 32 --slurm-partition gpu --slurm-gpus-per-job 1 \\
       --slurm-time 240                                   # each row a Slurm job, 32 in flight
 """
@@ -63,23 +65,56 @@ def executor_from_args(args: argparse.Namespace):
     return ExecutorConfig(kind=args.executor, jobs=args.jobs, devices=devices, slurm=slurm)
 
 
+def _start(args, *, check: bool = True):
+    """Where runs start (``plan.Start``): at the paper profile the --pretrained files, checked
+    (MissingPretrained) unless this is a --plan, which marks them missing instead."""
+    from distilkit.experiments.initialisation import check_pretrained
+    from distilkit.experiments.plan import Start
+
+    if args.no_pretrained:
+        return Start(scratch=True)
+    if not check or (args.plan and not args.rehearse):
+        return Start(pretrained=Path(args.pretrained).expanduser().resolve() if args.pretrained else None)
+    return Start(pretrained=check_pretrained(args.pretrained, profile=args.profile))
+
+
 def _reproduce(args) -> int:
     from distilkit.experiments.reproduce import plan_text, reproduce
 
+    start = _start(args)        # before anything runs: a missing file is one error: line, exit 2
+    if args.rehearse:
+        from distilkit.experiments.rehearse import rehearse
+        return rehearse(profile=args.profile, start=start, data_root=args.data_root, runs_dir=args.runs_dir,
+                        tables=args.tables, rows=args.rows)
+    common = dict(seeds=args.seeds, noise_seeds=args.noise_seeds, runs_dir=args.runs_dir, data_root=args.data_root,
+                  epochs=args.epochs, rows=args.rows, executor=executor_from_args(args), start=start,
+                  teacher_store=args.teacher_store)
     if args.plan:
-        print(plan_text(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
-                        runs_dir=args.runs_dir, data_root=args.data_root, epochs=args.epochs,
-                        rows=args.rows, executor=executor_from_args(args), figures=not args.no_figures))
+        print(plan_text(args.tables, profile=args.profile, figures=not args.no_figures, **common))
         return 0
 
-    summary = reproduce(profile=args.profile, tables=args.tables, seeds=args.seeds,
-                        noise_seeds=args.noise_seeds, jobs=args.jobs, runs_dir=args.runs_dir,
-                        results_dir=args.results_dir, data_root=args.data_root, epochs=args.epochs,
-                        progress=not args.no_progress, figures=not args.no_figures, rows=args.rows,
-                        executor=executor_from_args(args), tensorboard=args.tensorboard)
+    summary = reproduce(profile=args.profile, tables=args.tables, jobs=args.jobs, results_dir=args.results_dir,
+                        progress=not args.no_progress, figures=not args.no_figures,
+                        tensorboard=args.tensorboard, **common)
     keys = ("profile", "executor", "wall_s", "runs", "failures", "figures_wall_s", "figure_failures")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=1))
     return 1 if summary["failures"] or summary.get("figure_failures") else 0
+
+
+def _paper_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("the paper profile")
+    g.add_argument("--pretrained", metavar="DIR",
+                   help="folder holding hrnet_w48.pth and resnet50.pth (ImageNet weights) the paper rows "
+                        "start from; required at --profile paper (README: 'Pretrained weights for the "
+                        "paper profile')")
+    g.add_argument("--no-pretrained", action="store_true",
+                   help="train every paper row from scratch, on purpose")
+    g.add_argument("--rehearse", action="store_true",
+                   help="dress rehearsal: seed 0 of each unique row at full size, batch 2, 3 steps, "
+                        "16 val images; one line per row with step time, peak memory and projections")
+    g.add_argument("--teacher-store", choices=("auto", "on", "off"), default="auto",
+                   help="share teacher outputs between rows: auto = only where the estimate fits under "
+                        "50 GB and the free disk; on = always (the estimate is printed)")
 
 
 def add_cli(subparsers) -> None:
@@ -96,6 +131,7 @@ def add_cli(subparsers) -> None:
                    help="the runs trained now also write TensorBoard scalars into their folders "
                         "(distilkit train --tensorboard; view: tensorboard --logdir runs/cpu)")
     _executor_flags(p)
+    _paper_flags(p)
     p.set_defaults(func=_reproduce, interrupted=_finished_runs)
 
 
@@ -107,7 +143,7 @@ def _finished_runs(args) -> str:
 
     runs_dir = Path(args.runs_dir or default_dirs(args.profile)[0]).resolve()
     runs = plan_runs(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
-                     runs_dir=runs_dir, epochs=args.epochs, rows=args.rows,
+                     runs_dir=runs_dir, epochs=args.epochs, rows=args.rows, start=_start(args, check=False),
                      data_root=str(Path(args.data_root).expanduser().resolve()) if args.data_root else None)
     done = sum(is_finished(job) for job in runs)
     return (f"{done} of {len(runs)} runs finished and kept in {runs_dir} (skipped when it runs "

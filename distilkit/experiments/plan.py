@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, RunSpec, teacher_run, teachers_needed
+from distilkit.experiments.initialisation import FROM_TEACHER, init_source, uses_pretrained
 from distilkit.teacher_store_budget import COCO_TRAIN_INSTANCES, StoreDecision, bytes_per_crop, decide
 
 
@@ -47,14 +48,36 @@ def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teache
                        data_root=data_root, progress=progress)
 
 
-def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: str | None = None
-                  ) -> list[Job]:
+@dataclass(frozen=True)
+class Start:
+    """Where the grid's runs start: the paper profile's pretrained files (``pretrained``, None when
+    not given) unless ``scratch``; every other profile from scratch (``experiments.initialisation``)."""
+
+    pretrained: Path | None = None
+    scratch: bool = False
+
+    def apply(self, config: TrainConfig, model: str, teacher_dirs: dict[str, Path]) -> TrainConfig:
+        if self.scratch:
+            return config
+        source = init_source(model, profile=config.profile, pretrained=self.pretrained,
+                             teacher_dirs=teacher_dirs)
+        return config if source.kind == "scratch" else replace(config, init_backbone=str(source.path))
+
+    def teachers_for(self, tables: list[int], profile: str) -> list[str]:
+        """The teachers whose trained runs rows start from (DistilPose-L: the HRNet-W48 teacher)."""
+        if self.scratch or not uses_pretrained(profile):
+            return []
+        return [FROM_TEACHER[s.model] for t in tables for s in TABLES[t]() if s.model in FROM_TEACHER]
+
+
+def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: str | None = None,
+                  start: Start = Start()) -> list[Job]:
     """One job per teacher key; the folder carries the config hash (out_dir is not in it)."""
     jobs = []
     for key in keys:
         spec = teacher_run(key)
-        cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
-                          data_root=data_root, epochs=None)
+        cfg = start.apply(make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
+                                      data_root=data_root, epochs=None), spec.model, {})
         run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
         jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))
     return jobs
@@ -76,22 +99,22 @@ def seed_folders(job: Job) -> dict[int, Path]:
 
 def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path,
               data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None,
-              teacher_store: str = "auto") -> tuple[list[Job], list[Job]]:
+              teacher_store: str = "auto", start: Start = Start()) -> tuple[list[Job], list[Job]]:
     """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates.
 
     Rows of different tables that are the same experiment (Table 5's StemNet student with no
     or the HRNet teacher is Table 4's none / all) share one folder per seed, so they show the
-    same seeds and cost one run.
+    same seeds and cost one run. ``start``: where runs start (the paper profile's initialisation).
     """
-    teacher_jobs = plan_teachers(teachers_needed(tables), profile=profile, runs_dir=runs_dir,
-                                 data_root=data_root)
+    keys = list(dict.fromkeys(teachers_needed(tables) + start.teachers_for(tables, profile)))
+    teacher_jobs = plan_teachers(keys, profile=profile, runs_dir=runs_dir, data_root=data_root, start=start)
     teacher_dirs = {job.spec.row: job.run_dir for job in teacher_jobs}
-    by_key = {key: teacher_dirs[teacher_run(key).row] for key in teachers_needed(tables)}
+    by_key = {key: teacher_dirs[teacher_run(key).row] for key in keys}
 
     def config_of(spec: RunSpec, seed: int) -> TrainConfig:
         ckpt = by_key[spec.teacher] / "best.pt" if spec.teacher else None
-        return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
-                           data_root=data_root, epochs=epochs)
+        return start.apply(make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                                       data_root=data_root, epochs=epochs), spec.model, by_key)
 
     rows = [(spec, config_of(spec, 0).hash()) for table in tables for spec in TABLES[table]()]
     extra_by_hash: dict[str, set[int]] = {digest: set() for _, digest in rows}
@@ -104,7 +127,7 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
         for seed in sorted(set(seeds) | extra_by_hash[digest]):
             run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
             jobs.append(Job(spec, seed, run_dir, replace(config_of(spec, seed), out_dir=str(run_dir))))
-    on = {d.teacher for d in store_decisions(jobs, runs_dir, mode=teacher_store) if d.on}
+    on = {d.teacher: d for d in store_decisions(jobs, runs_dir, mode=teacher_store) if d.on}
     return teacher_jobs, _share_teacher_outputs(jobs, runs_dir, on)
 
 
@@ -150,17 +173,23 @@ def train_crops(config: TrainConfig) -> int:
     return min(crops, limit) if limit else crops
 
 
-def _share_teacher_outputs(jobs: list[Job], runs_dir: Path, on: set[str]) -> list[Job]:
+def _share_teacher_outputs(jobs: list[Job], runs_dir: Path, on: dict[str, StoreDecision]) -> list[Job]:
     """Rows of one teacher and seed share its outputs (distilkit.teacher_store), read from a
     store the first of them writes; the runner removes it when the last such row is done. A
     teacher and seed with one row gets no store: writing it (3.6 GB at the cpu profile) would
-    cost that row time and save none. Only the teachers in ``on`` (``store_decisions``) share."""
+    cost that row time and save none. Only the teachers in ``on`` (``store_decisions``) share;
+    one turned on explicitly over the cap gets a cap that holds its estimate."""
     shared = _shared_keys(jobs)
     store = str(runs_dir / TEACHER_STORE)
-    return [replace(j, config=replace(j.config, teacher_store=store))
-            if (j.config.teacher, j.seed) in shared and Path(j.config.teacher).parent.name in on else j
-            for j in jobs]
+    out = []
+    for job in jobs:
+        decision = on.get(Path(job.config.teacher).parent.name) if job.config.teacher else None
+        if decision is not None and (job.config.teacher, job.seed) in shared:
+            cap = sum(d.estimate for d in on.values()) if decision.reason else None
+            job = replace(job, config=replace(job.config, teacher_store=store, teacher_store_cap=cap))
+        out.append(job)
+    return out
 
 
-__all__ = ["Job", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders",
+__all__ = ["Job", "Start", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders",
            "store_decisions", "train_crops"]

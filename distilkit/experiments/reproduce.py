@@ -13,9 +13,11 @@ from distilkit import paths
 from distilkit.data.errors import DataError, UsageError
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.initialisation import check_pretrained, uses_pretrained
+from distilkit.experiments.plan import Start, plan_jobs, store_decisions
 from distilkit.experiments.progress import (EpochTimes, RowWatch, data_ready, estimate_line, format_duration,
                                             plan_lines, stage_line)
+from distilkit.experiments.scheduling import waits_for
 from distilkit.experiments.records import export_tables
 from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.files import atomic_write_text
@@ -36,13 +38,18 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                jobs: int = 2, runs_dir: str | Path | None = None, results_dir: str | Path | None = None,
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
                rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print,
-               tensorboard: bool = False, figures: bool = False) -> dict:
+               tensorboard: bool = False, figures: bool = False, start: Start = Start(),
+               teacher_store: str = "auto") -> dict:
     """Train the teachers the tables need (once), then every row whose folder is not finished,
     on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
     to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need);
     ``tensorboard``: the runs trained now also write TensorBoard scalars into their folders;
-    ``figures``: the figures follow (the estimate counts them)."""
+    ``figures``: the figures follow (the estimate counts them). ``start``: the paper profile's
+    initialisation files (MissingPretrained, before anything runs, when they are not given and
+    ``start.scratch`` is off); ``teacher_store``: auto | on | off."""
     get_profile(profile)  # fail early on a typo
+    if not start.scratch:
+        check_pretrained(start.pretrained, profile=profile)
     paths.require_repo("reproduce")
     if seeds < 1 or noise_seeds < 1 or jobs < 1:
         raise ValueError(f"seeds, noise_seeds and jobs must be at least 1 (got {seeds}, {noise_seeds}, {jobs})")
@@ -56,7 +63,7 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         raise DataError(data_root, "not a folder (--data-root wants a COCO-layout folder)")
     # planned before the data stage: a mistyped row label fails at once
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows)
+                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store)
     say = log if not progress else (lambda m: tqdm.write(m))
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
     say(estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
@@ -71,6 +78,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     data_wall = time.perf_counter() - t_data
     if tensorboard:   # not part of the recipe: the folders and hashes stay the same
         runs = [replace(j, config=replace(j.config, tensorboard=True)) for j in runs]
+    for decision in store_decisions(runs, runs_dir, mode=teacher_store):
+        say(decision.line())
     if executor.kind != "local" and executor.folder is None:
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
@@ -92,13 +101,19 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
 def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
               runs_dir: str | Path | None = None, data_root: str | None = None, epochs: int | None = None,
               rows: list[str] | None = None, executor: ExecutorConfig | None = None,
-              figures: bool = True) -> str:
-    """``reproduce --plan``: the runs, which are done, and the time the rest would take."""
+              figures: bool = True, start: Start = Start(), teacher_store: str = "auto") -> str:
+    """``reproduce --plan``: the runs, which are done, and the time the rest would take; at the
+    paper profile each run's start, teacher, GPU-hours and teacher-store disk
+    (``experiments.paper_plan``)."""
     executor = executor or ExecutorConfig()
     runs_dir = Path(runs_dir or default_dirs(profile)[0]).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows)
+                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store)
+    if uses_pretrained(profile):
+        from distilkit.experiments.paper_plan import paper_plan_lines
+        decisions = store_decisions(runs, runs_dir, mode=teacher_store)
+        return "\n".join(paper_plan_lines(runs, decisions, in_flight=executor.in_flight))
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
     total = estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
                           figures=figures)
@@ -128,20 +143,22 @@ def _reference_wall(results_dir: Path) -> tuple[float, str, int] | None:
 
 
 def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,
-              data_root: str | None, epochs: int | None, rows: list[str] | None = None) -> list:
+              data_root: str | None, epochs: int | None, rows: list[str] | None = None,
+              start: Start = Start(), teacher_store: str = "auto") -> list:
     """The grid's runs, one per folder, teachers first; ``rows`` keeps those labels and the
     teachers they need (an unknown label is an error that lists the known ones)."""
     # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
     extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
     teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=list(range(seeds)), runs_dir=runs_dir,
-                                       data_root=data_root, epochs=epochs, extra_seeds=extra)
+                                       data_root=data_root, epochs=epochs, extra_seeds=extra,
+                                       start=start, teacher_store=teacher_store)
     if rows is not None:
         known = list(dict.fromkeys(j.spec.row for j in row_jobs))
         unknown = [r for r in rows if r not in known]
         if unknown:
             raise UsageError(f"--rows: unknown row label(s) {unknown} for tables {tables}; known: {known}")
         row_jobs = [j for j in row_jobs if j.spec.row in rows]
-        needed = {Path(j.config.teacher).parent for j in row_jobs if j.config.teacher}
+        needed = {folder for j in row_jobs for folder in waits_for(j)}
         teacher_jobs = [j for j in teacher_jobs if j.run_dir in needed]
     return unique_runs(teacher_jobs + row_jobs)
 
@@ -149,12 +166,13 @@ def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, 
 def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int = 1, noise_seeds: int = 3,
               jobs: int = 2, runs_dir=None, results_dir=None, data_root=None, epochs=None,
               progress: bool = True, figures: bool = True, rows: list[str] | None = None,
-              executor: ExecutorConfig | None = None, tensorboard: bool = False) -> dict:
+              executor: ExecutorConfig | None = None, tensorboard: bool = False, start: Start = Start(),
+              teacher_store: str = "auto") -> dict:
     """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
                          progress=progress, rows=rows, executor=executor, tensorboard=tensorboard,
-                         figures=figures)
+                         figures=figures, start=start, teacher_store=teacher_store)
     summary.update(git_commit=git_commit(), machine={
         "platform": platform.platform(), "processor": platform.machine(),
         "cpus": __import__("os").cpu_count(), "python": platform.python_version(),

@@ -23,8 +23,7 @@ from distilkit.experiments.plan import Job, unique_runs
 from distilkit.experiments.progress import RowWatch, row_label, stage_line
 from distilkit.units import percent
 from distilkit.experiments.records import ERROR_FILE, is_finished
-from distilkit.experiments.scheduling import finished_stores, start_order
-from distilkit.experiments.scheduling import teacher_dir as _teacher_dir
+from distilkit.experiments.scheduling import finished_stores, start_order, waits_for
 from distilkit.paths import notebooks_dir
 
 
@@ -115,10 +114,14 @@ class _Progress:
     deferred: dict[Path, float] = field(default_factory=dict)   # busy elsewhere: run_dir -> retry time
 
     def state(self, job: Job) -> str:
-        t = _teacher_dir(job)
-        if t is None or t in self.finished or (t not in self.teacher_dirs and (t / "best.pt").exists()):
+        """ready once every run it waits for (teacher, initial weights) is finished; failed when
+        one of them failed."""
+        failed = {j.run_dir for j, _ in self.failures}
+        pending = [t for t in waits_for(job) if not (
+            t in self.finished or (t not in self.teacher_dirs and (t / "best.pt").exists()))]
+        if not pending:
             return "ready"
-        return "failed" if t in {j.run_dir for j, _ in self.failures} else "waiting"
+        return "failed" if any(t in failed for t in pending) else "waiting"
 
 
 BUSY_RETRY_S = 10.0    # how often a runner looks again at a folder another runner holds
@@ -170,7 +173,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
             _start_ready(todo, running, state, pool, row, devices, executor.in_flight, fail, seconds)
             if not running and not _wait_for_deferred(todo, state, log, bar):
                 for job in todo:   # what is left waits on a teacher that is not in this grid
-                    fail(job, f"its teacher {_teacher_dir(job)} did not run")
+                    fail(job, f"the runs it waits for {[str(p) for p in waits_for(job)]} did not run")
                 break
             if running:
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED, timeout=BUSY_RETRY_S)
@@ -202,7 +205,7 @@ def _start_ready(todo, running, state: _Progress, pool, row, devices: DevicePool
         st = state.state(job)
         if st == "failed":
             todo.remove(job)
-            fail(job, f"its teacher run {_teacher_dir(job)} failed")
+            fail(job, f"a run it waits for failed: {[str(p) for p in waits_for(job)]}")
         elif st == "ready":
             ready.append(job)
     while ready and len(running) < limit:      # one at a time: each start changes the next choice

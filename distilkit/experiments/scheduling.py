@@ -24,6 +24,15 @@ def teacher_dir(job: Job) -> Path | None:
     return Path(job.config.teacher).parent if job.config.teacher else None
 
 
+def waits_for(job: Job) -> list[Path]:
+    """The run folders ``job`` needs finished before it starts: its teacher's, and the run whose
+    checkpoint its weights start from (DistilPose-L at the paper profile: the HRNet-W48 teacher)."""
+    from distilkit.experiments.initialisation import teacher_run_of
+
+    found = [teacher_dir(job), teacher_run_of(job.config.init_backbone)]
+    return list(dict.fromkeys(p for p in found if p is not None))
+
+
 def store_key(job: Job) -> tuple[str, int] | None:
     """Rows with the same key share one teacher-output store (distilkit.teacher_store)."""
     if not (job.config.teacher and job.config.teacher_store):
@@ -34,7 +43,7 @@ def store_key(job: Job) -> tuple[str, int] | None:
 def start_order(ready: list[Job], *, running: Iterable[Job], waiting: Iterable[Job],
                 seconds: Callable[[Job], float]) -> list[Job]:
     """``ready`` in the order they should take free slots (the module's three rules)."""
-    dependents = Counter(teacher_dir(j) for j in waiting if teacher_dir(j) is not None)
+    dependents = Counter(folder for j in waiting for folder in waits_for(j))
     being_written = {store_key(j) for j in running} - {None}
 
     def priority(job: Job) -> tuple:
@@ -56,4 +65,4 @@ def finished_stores(settled: Job, *, running: Iterable[Job], waiting: Iterable[J
     return [(settled.config.teacher_store, teacher)]
 
 
-__all__ = ["start_order", "finished_stores", "store_key", "teacher_dir"]
+__all__ = ["start_order", "finished_stores", "store_key", "teacher_dir", "waits_for"]

@@ -61,6 +61,10 @@ SYNTH_PRESETS: dict[str, SynthConfig] = {
     # remain available as SynthConfig().
     "cpu": SynthConfig(people_per_image=(1, 2), clutter_shapes=(2, 6), distractor_limbs=(0, 1),
                        occluders=(0, 1), truncation_prob=0.05, overlap_prob=0.1, tilt_prob=0.08),
+    # The paper profile's dress rehearsal without COCO (experiments.rehearse): a few images
+    # large enough that a 256x192 crop is not an upsampled thumbnail.
+    "rehearsal": SynthConfig(num_train_images=12, num_val_images=16, image_size=(256, 384),
+                             person_height=(120, 240)),
 }
 
 

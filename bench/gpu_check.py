@@ -5,8 +5,9 @@ on the CPU, with ``--tiny``.
     python bench/gpu_check.py [--tiny] [--csv results/gpu_check.csv]
 
 Rows (one CSV, with the device name):
-  * ``train``: images/s and peak memory of a training step at 256x192 (paper sizes), AMP on
-    CUDA: DistilPose-S distilled from the HRNet-W48 teacher (all four losses, the teacher's
+  * ``train``: images/s and peak memory of a training step at 256x192 (paper sizes), with AMP
+    and in fp32 on CUDA (``--precision``; ``reproduce --profile paper --plan`` reads the fp32
+    rows): DistilPose-S distilled from the HRNet-W48 teacher (all four losses, the teacher's
     forward included), DistilPose-L (plain), and the teacher itself;
   * ``infer``: FPS of S, L and the teacher at batch 1 and 32, with the S/teacher and
     L/teacher ratios beside the paper's Table 3 (4.9x and 1.72x);
@@ -51,14 +52,16 @@ def _batch(model, n: int, device) -> dict:
             "heatmap_weights": torch.ones(n, 17, device=device)}
 
 
-def train_throughput(name: str, *, device, batch: int, steps: int, teacher_name: str | None) -> dict:
-    """Images/s of full training steps (forward, losses, backward, Adam), AMP on CUDA."""
+def train_throughput(name: str, *, device, batch: int, steps: int, teacher_name: str | None,
+                     amp: bool = True) -> dict:
+    """Images/s of full training steps (forward, losses, backward, Adam); ``amp``: autocast on
+    CUDA (bf16 where supported, else fp16), else fp32 (always fp32 on the CPU)."""
     model = build_model(name).to(device).train()
     teacher = build_model(teacher_name).to(device).eval() if teacher_name else None
     losses = (LossConfig(reg=False, heatmap=True) if model.kind == "heatmap"
               else LossConfig(kt=True, vt=True, sh=True, cs=True) if teacher else LossConfig())
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    amp = device.type == "cuda"
+    amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
     dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     data = _batch(model, batch, device)
@@ -81,7 +84,8 @@ def train_throughput(name: str, *, device, batch: int, steps: int, teacher_name:
     _sync(device)
     wall = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    return {"check": "train", "model": name, "teacher": teacher_name or "", "batch": batch,
+    return {"check": "train", "precision": "amp" if amp else "fp32", "model": name,
+            "teacher": teacher_name or "", "batch": batch,
             "images_per_s": round(batch * steps / wall, 2), "peak_mem_gib": round(peak, 3)}
 
 
@@ -122,13 +126,19 @@ def torchrun_smoke(device) -> dict:
             "error": "" if ok else (run.stderr.strip().splitlines() or ["?"])[-1][:200]}
 
 
-def run_checks(*, tiny: bool, device) -> list[dict]:
+def run_checks(*, tiny: bool, device, precisions: tuple[str, ...] = ("amp", "fp32")) -> list[dict]:
+    """``precisions``: the training throughput's, amp and/or fp32 (the paper plan reads fp32 rows;
+    on the CPU both are fp32, measured once)."""
     names = _models(tiny)
     steps, iters = (2, 2) if tiny else (20, 20)
     batch = 4 if tiny else 32
-    rows = [train_throughput(names["S"], device=device, batch=batch, steps=steps, teacher_name=names["teacher"]),
-            train_throughput(names["L"], device=device, batch=batch, steps=steps, teacher_name=None),
-            train_throughput(names["teacher"], device=device, batch=batch, steps=steps, teacher_name=None)]
+    rows = []
+    for amp in dict.fromkeys(p == "amp" and device.type == "cuda" for p in precisions):
+        rows += [train_throughput(names["S"], device=device, batch=batch, steps=steps,
+                                  teacher_name=names["teacher"], amp=amp),
+                 train_throughput(names["L"], device=device, batch=batch, steps=steps, teacher_name=None, amp=amp),
+                 train_throughput(names["teacher"], device=device, batch=batch, steps=steps, teacher_name=None,
+                                  amp=amp)]
     for b in (1, batch):
         fps = {role: inference_fps(n, device=device, batch=b, iters=iters) for role, n in names.items()}
         for role, n in names.items():
@@ -158,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="smoke-size models, a few steps (any machine)")
     p.add_argument("--csv", type=Path, default=REPO / "results" / "gpu_check.csv")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", choices=("amp", "fp32", "both"), default="both",
+                   help="training throughput with autocast, in fp32 (what reproduce --plan reads), or both")
     args = p.parse_args(argv)
-    rows = run_checks(tiny=args.tiny, device=torch.device(args.device))
+    precisions = ("amp", "fp32") if args.precision == "both" else (args.precision,)
+    rows = run_checks(tiny=args.tiny, device=torch.device(args.device), precisions=precisions)
     write_rows(rows, args.csv)
     for r in rows:
         print({k: v for k, v in r.items() if k not in ("device", "tiny", "torch")})

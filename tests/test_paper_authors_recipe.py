@@ -95,3 +95,42 @@ def test_the_paper_recipe_enters_the_paper_hash():
     hrnet = TrainConfig(out_dir="x", model="teacher-hrw48", profile="paper", losses=TEACHER)
     assert hrnet._identity()["augment"]["rotation"] == 40.0
     assert hrnet.schedule().batch_size == 512
+
+
+def _train_set(root, aug):
+    from distilkit.data.topdown import TopDownCocoDataset
+    return TopDownCocoDataset(root, split="train", input_size=(64, 48), aug=aug, seed=3)
+
+
+def test_the_paper_dataset_shifts_30_percent_of_its_boxes_once_per_build(smoke_root):
+    shifted, plain = _train_set(smoke_root, PAPER.augment), _train_set(smoke_root, get_profile("smoke").augment)
+    box_centers = np.array([inst.bbox[:2] + inst.bbox[2:4] / 2 for inst in plain.instances])
+    assert np.allclose([inst.center for inst in plain.instances], box_centers)
+    offsets = np.array([(inst.center - c) / inst.bbox[2:4] for inst, c in zip(shifted.instances, box_centers)])
+    moved = np.any(np.abs(offsets) > 1e-9, axis=1)
+    assert 0.1 < moved.mean() < 0.5 and np.abs(offsets).max() <= 0.2 + 1e-9     # ~300 instances
+    again = _train_set(smoke_root, PAPER.augment)
+    assert np.array_equal([i.center for i in again.instances], [i.center for i in shifted.instances])
+
+
+@pytest.mark.parametrize("partial, weight", [(True, 1.0), (False, 0.0)])
+def test_a_labelled_keypoint_just_outside_the_crop_keeps_its_partial_gaussian_on_the_paper_profile(
+        partial, weight):
+    from types import SimpleNamespace
+
+    from distilkit.codecs import HeatmapCodec
+    from distilkit.data.sample import crop_sample
+    from distilkit.data.transforms import AugmentParams
+
+    keypoints = np.zeros((17, 3))
+    keypoints[0] = [100.0, 100.0, 2]        # the crop's centre
+    keypoints[9] = [126.0, 100.0, 2]        # 2 input px right of a 48 px wide crop of 1 px per px
+    instance = SimpleNamespace(keypoints=keypoints, image_id=1, ann_id=1, score=1.0)
+    params = AugmentParams(center=np.array([100.0, 100.0]), scale=np.array([48.0, 64.0]))
+    codec = HeatmapCodec(input_size=(64, 48), heatmap_size=(16, 12), sigma=2.0, partial_outside=partial)
+    sample = crop_sample(np.zeros((200, 200, 3), np.uint8), instance, params, (64, 48), codec)
+    assert sample["keypoints_visible"][9] == 0            # outside the crop either way
+    assert float(sample["heatmap_weights"][9]) == weight
+    peak = float(sample["heatmaps"][9].max())
+    assert (0.0 < peak < 1.0) if partial else peak == 0.0  # a partial Gaussian: its peak is cut off
+    assert float(sample["heatmap_weights"][0]) == 1.0

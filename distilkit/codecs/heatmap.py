@@ -78,6 +78,10 @@ class HeatmapCodec:
     heatmap_size: tuple[int, int]        # (h, w) heatmap pixels
     sigma: float = 2.0
     blur_kernel_size: int = field(default=0)  # DARK blur; 0 -> derived from sigma
+    # The dataset passes ``encode`` every labelled keypoint, not only those inside the crop, so
+    # one just outside keeps its partial Gaussian and weight 1 while its 3-sigma window meets
+    # the grid (MMPose 0.x's targets; the paper profile). False: inside the crop only.
+    partial_outside: bool = False
 
     def __post_init__(self) -> None:
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))

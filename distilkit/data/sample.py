@@ -23,7 +23,9 @@ def crop_sample(image: np.ndarray, instance, params: AugmentParams, input_size: 
         "keypoints_visible": torch.from_numpy(visible.astype(np.float32)),
     }
     if codec is not None:
-        for name, value in codec.encode(keypoints, visible).items():
+        targets_of = labelled_after(instance.keypoints, params.flip) if getattr(codec, "partial_outside", False) \
+            else visible
+        for name, value in codec.encode(keypoints, targets_of).items():
             if name in sample or name == "meta":
                 raise ValueError(f"codec field {name!r} clashes with a dataset field")
             sample[name] = torch.as_tensor(np.asarray(value))
@@ -36,6 +38,12 @@ def crop_sample(image: np.ndarray, instance, params: AugmentParams, input_size: 
         "flipped": params.flip,
     }
     return sample
+
+
+def labelled_after(keypoints_xyv: np.ndarray, flip: bool) -> np.ndarray:
+    """(K,) 0/1: the keypoints labelled in the annotation, in the (flipped) crop's order."""
+    labelled = (keypoints_xyv[:, 2] > 0).astype(np.float32)
+    return labelled[list(FLIP_INDEX)] if flip else labelled
 
 
 def transform_keypoints(keypoints_xyv: np.ndarray, matrix: np.ndarray, flip: bool,

@@ -65,12 +65,13 @@ from distilkit.data.checks import (Skips, box_problem, check_image_file, image_p
 from distilkit.data.coco_files import load_coco, load_json, log_skips, read_image_rgb, require_keys
 from distilkit.data.errors import DataError
 from distilkit.data.sample import crop_sample
-from distilkit.data.transforms import AugmentConfig, AugmentParams, sample_augmentation
+from distilkit.data.transforms import AugmentConfig, AugmentParams, sample_augmentation, shifted_centers
 from distilkit.geometry import bbox_to_center_scale, clip_bbox_xywh
 from distilkit.keypoints import NUM_KEYPOINTS, PERSON_CATEGORY
 
 DEFAULT_DET_FILE = "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
 _DET_KEYS = ("image_id", "bbox", "score")
+CENTER_SHIFT_STREAM = 0xC5        # the centre shift's random stream, apart from the augmentation's
 
 
 @dataclass
@@ -137,6 +138,8 @@ class TopDownCocoDataset(Dataset):
         # Fail now, before any training, rather than when an epoch first reaches the image.
         self._check_images(instances)
         self.instances: list[Instance] = instances
+        if self.aug is not None and self.aug.center_shift_prob:
+            self._shift_centers(seed)
         self.reseed(seed)
 
     # -- instance lists
@@ -253,6 +256,15 @@ class TopDownCocoDataset(Dataset):
         return self.ann_file
 
     # -- randomness
+    def _shift_centers(self, seed: int) -> None:
+        """MMPose 0.x's once-per-build box centre shift (``transforms.shifted_centers``), from a
+        stream of its own derived from ``seed``: the same boxes every epoch and every row."""
+        rng = np.random.default_rng([seed, CENTER_SHIFT_STREAM])
+        centers = np.array([inst.center for inst in self.instances])
+        box_wh = np.array([inst.bbox[2:4] for inst in self.instances])
+        for inst, center in zip(self.instances, shifted_centers(centers, box_wh, self.aug, rng)):
+            inst.center = center
+
     def reseed(self, seed: int) -> None:
         """Reset the augmentation stream (DataLoader workers reseed themselves)."""
         self._rng = np.random.default_rng(seed)

@@ -57,10 +57,12 @@ class IndexedDataset(Dataset):
         return sample
 
 
-def codec_for(model, *, heatmap_sigma: float = 2.0) -> object:
+def codec_for(model, *, heatmap_sigma: float = 2.0, partial_outside: bool = False) -> object:
+    """The targets ``model`` trains on; ``partial_outside``: heatmaps keep the partial Gaussian of
+    a labelled keypoint just outside the crop (``Profile.partial_heatmaps``)."""
     if model.kind == "heatmap":
         return HeatmapCodec(input_size=tuple(model.input_size), heatmap_size=tuple(model.heatmap_size),
-                            sigma=heatmap_sigma)
+                            sigma=heatmap_sigma, partial_outside=partial_outside)
     return RegressionCodec(input_size=tuple(model.input_size))
 
 
@@ -136,10 +138,10 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
     teacher's own augmentation where the profile gives one)."""
     from distilkit.data.topdown import TopDownCocoDataset
 
-    codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma)
+    codec = codec_for(model, heatmap_sigma=profile.heatmap_sigma, partial_outside=profile.partial_heatmaps)
     train_set = TopDownCocoDataset(root, split="train", input_size=tuple(model.input_size), codec=codec,
                                    train=True, aug=profile.augment_for(teacher=teacher, model=model_base),
-                                   max_instances=max_train_instances)
+                                   max_instances=max_train_instances, seed=seed)
     per_rank = max(1, batch_size // info.world_size)
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=True, seed=seed, drop_last=True)

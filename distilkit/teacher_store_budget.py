@@ -13,7 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from distilkit.teacher_store import STORE_CAP_BYTES  # the one cap: the store checks it again per epoch
+from distilkit.teacher_store import (
+    STORE_CAP_BYTES,  # the one cap: the store checks it again per epoch
+)
 
 FLOAT_BYTES = 4              # outputs are stored in the dtype the teacher made them: fp32 at most
 COCO_TRAIN_INSTANCES = 149_813   # person instances with a labelled keypoint in COCO train2017
@@ -87,5 +89,12 @@ def format_bytes(n: float) -> str:
     return f"{n / 10**3:.0f} kB"
 
 
-__all__ = ["STORE_CAP_BYTES", "COCO_TRAIN_INSTANCES", "bytes_per_crop", "free_bytes", "StoreDecision",
-           "decide", "format_bytes"]
+__all__ = [
+    "COCO_TRAIN_INSTANCES",
+    "STORE_CAP_BYTES",
+    "StoreDecision",
+    "bytes_per_crop",
+    "decide",
+    "format_bytes",
+    "free_bytes",
+]

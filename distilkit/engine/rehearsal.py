@@ -11,6 +11,7 @@ computed each of its loss terms, evaluated and written ``last.pt`` and ``best.pt
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -66,7 +67,7 @@ def rehearse_run(config: TrainConfig) -> dict:
         images = cpu_images.to(run.device)
         batch = {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         teach = (lambda x, s=step, cpu=cpu_images: source(s, x, cpu)) if source is not None else None
-        step_terms, loss = trainer._train_step(run, images, batch, 0, teach)
+        step_terms, _ = trainer._train_step(run, images, batch, 0, teach)
         _sync(run.device)
         if step >= WARMUP_STEPS:
             step_s.append(time.perf_counter() - t_step)
@@ -84,7 +85,7 @@ def rehearse_run(config: TrainConfig) -> dict:
         "model": config.model_name(), "device": run.device.type, "batch": run.data.train_loader.batch_size,
         "setup_s": round(setup_s, 2), "step_s": step_s, "eval_s": round(eval_s, 2),
         "eval_instances": len(run.data.val_set), "AP": run.metrics.get("AP"),
-        "terms": terms, "loss_finite": all(map(lambda v: v == v and abs(v) != float("inf"), terms.values())),
+        "terms": terms, "loss_finite": all(math.isfinite(v) for v in terms.values()),
         "setup_bytes": setup_bytes, "peak_bytes": max(train_peak, peak_bytes(run.device)),
         "train_peak_bytes": train_peak, "param_bytes": _param_bytes(run.model),
         "teacher_param_bytes": _param_bytes(teacher_module),

@@ -35,7 +35,7 @@ class Throughput:
     device: str = ""
 
     @classmethod
-    def read(cls, path: str | Path | None) -> "Throughput":
+    def read(cls, path: str | Path | None) -> Throughput:
         """The fp32 ``train`` rows of a gpu_check CSV; none when the file is absent."""
         found, device = {}, ""
         try:
@@ -50,7 +50,7 @@ class Throughput:
         return cls(found, device)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def forward_flops(model_name: str) -> float:
     """FLOPs of one forward pass of one image (2 per multiply-accumulate), counted on the meta
     device: shapes only, no weights allocated and no arithmetic done."""

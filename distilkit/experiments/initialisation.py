@@ -98,5 +98,13 @@ def teacher_run_of(init_backbone: str | None) -> Path | None:
     return path.parent if run_folder_checkpoint(path) else None
 
 
-__all__ = ["PRETRAINED_FILES", "FROM_TEACHER", "InitSource", "MissingPretrained", "init_source",
-           "check_pretrained", "uses_pretrained", "teacher_run_of"]
+__all__ = [
+    "FROM_TEACHER",
+    "PRETRAINED_FILES",
+    "InitSource",
+    "MissingPretrained",
+    "check_pretrained",
+    "init_source",
+    "teacher_run_of",
+    "uses_pretrained",
+]

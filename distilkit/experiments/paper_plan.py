@@ -6,7 +6,12 @@ from pathlib import Path
 
 from distilkit import paths
 from distilkit.engine.config import run_folder_checkpoint
-from distilkit.experiments.cost import ASSUMED_TFLOPS, Throughput, row_cost, teacher_model
+from distilkit.experiments.cost import (
+    ASSUMED_TFLOPS,
+    Throughput,
+    row_cost,
+    teacher_model,
+)
 from distilkit.experiments.plan import Job, store_bytes
 from distilkit.experiments.records import error_of, is_finished
 from distilkit.teacher_store_budget import StoreDecision, format_bytes
@@ -69,4 +74,4 @@ def paper_plan_lines(runs: list[Job], decisions: list[StoreDecision], *, in_flig
     return lines
 
 
-__all__ = ["paper_plan_lines", "init_label"]
+__all__ = ["init_label", "paper_plan_lines"]

@@ -107,7 +107,7 @@ def _run_one(job: Job) -> tuple[dict | None, str | None]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         result_file = Path(out.name)
     run = subprocess.run([sys.executable, "-m", "distilkit.engine.rehearsal", str(config_file), str(result_file)],
-                         capture_output=True, text=True, cwd=paths.repo_root())
+                         capture_output=True, text=True, cwd=paths.repo_root(), check=False)
     try:
         if run.returncode != 0:
             lines = (run.stderr or run.stdout).strip().splitlines() or [f"exit status {run.returncode}"]
@@ -152,4 +152,4 @@ def row_line(job: Job, real: Job, result: dict) -> str:
             f"{hours:,.0f} h on this device, {format_bytes(memory)} at {per_gpu} per GPU")
 
 
-__all__ = ["rehearse", "rehearsal_jobs", "projection", "row_line"]
+__all__ = ["projection", "rehearsal_jobs", "rehearse", "row_line"]

@@ -156,7 +156,7 @@ def test_a_claim_with_a_missing_row_is_not_decided(tmp_path):
     # no Table 5 or 6: their claims are not judged at all
     assert [c.key for c in d.conclusions] == [
         "CS>none", "SH>none", "CS+SH>none", "KT>none", "VT>none", "KT+VT>none", "all>none",
-        "all>each", "all (L1)>none (L1)"]
+        "all>each", "all (L1)>none (L1)", "all>all (masked L_SH)"]
 
 
 def test_the_margins_are_the_measured_seed_spread(tmp_path):

@@ -129,3 +129,35 @@ def test_run_all_of_a_viz_notebook_renders_the_published_models_without_error(
     assert UNTRAINED_BANNER not in shown
     if not main_job_checkpoints("cpu", REPO):      # a fresh clone: the committed models are drawn
         assert "published reference models (teacher, full)" in shown, shown[:500]
+
+
+def test_the_explorer_redraws_its_figure_when_a_widget_changes(browser, workspace, tmp_path, artifacts):
+    """notebooks/explore.py in Lab: Run All draws the explorer's figure; picking another joint in
+    its dropdown draws a new one, of that joint."""
+    from selenium.webdriver.support.ui import Select
+
+    figure = ".jp-NotebookPanel .jupyter-widgets.widget-output img, .jp-NotebookPanel .widget-output img"
+    with lab_server(workspace, tmp_path, env={"OMP_NUM_THREADS": "1"}) as lab:
+        browser.get(lab.url("notebooks/explore.py"))
+        _wait(browser, ".jp-NotebookPanel .jp-Cell", minimum=3)
+        _wait(browser, ".jp-Notebook-ExecutionIndicator, .jp-KernelStatus, .jp-Toolbar", timeout=60)
+        time.sleep(2)                                               # let the kernel come up
+        _menu(browser, "Run", "Run All Cells")
+        before = _wait(browser, figure, timeout=RUN_ALL_TIMEOUT_S)[0].get_attribute("src")
+        joint = browser.find_element(
+            "xpath", "//div[contains(@class,'widget-dropdown')][label[normalize-space()='joint']]//select")
+        assert Select(joint).first_selected_option.text == "right ankle"
+        Select(joint).select_by_visible_text("left wrist")
+        deadline, after = time.monotonic() + 120, before
+        while time.monotonic() < deadline and after == before:
+            time.sleep(0.5)
+            shown = browser.find_elements("css selector", figure)
+            after = shown[0].get_attribute("src") if shown else before
+        for news in browser.find_elements("xpath", "//button[normalize-space()='No']"):
+            news.click()                                            # Lab's "notified about news?" toast
+        browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", joint)
+        time.sleep(1)
+        browser.save_screenshot(str(artifacts / "explorer_in_lab.png"))
+        assert _errors(browser) == [], _errors(browser)
+        assert after != before, "the figure did not change after the joint was picked"
+        assert int(browser.find_elements("css selector", figure)[0].get_attribute("naturalWidth") or 0) > 400

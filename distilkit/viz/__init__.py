@@ -14,7 +14,8 @@ notebooks call, one concept per module:
     complexity    Fig. 1   AP vs GFLOPs / parameters
     figures       saving PNG + PDF (the one figure-saving helper), output folders
     skeleton      drawing skeletons, boxes, crops and scenes
-    curves        a run's learning curves (metrics.csv)
+    curves        a run's learning curves (metrics.csv), and many runs' overlaid
+    explorer      the ipywidgets explorer: a crop, a joint, a student (notebooks/explore.py)
     predictions   a checkpoint's predictions on validation crops
 """
 from distilkit.viz.checkpoints import ROLE_LABELS, ROLES, ensure_checkpoints, load_models

@@ -11,7 +11,7 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from distilkit.engine.checkpoint import load_model_from_checkpoint
+from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.keypoints import KEYPOINT_NAMES
 from distilkit.viz import ROLE_LABELS, load_val_crops
 from distilkit.viz.attention import upsample_map

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from distilkit.units import PERCENT_METRICS     # fractions in metrics.csv, percent for a reader
+
 # metrics.csv's train_* columns that are rates or shares, not loss terms
 NOT_LOSSES = ("train_samples_per_s",)
-# validation metrics that are fractions inside the kit and percent where a person reads them
-PERCENT_METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AP_dark", "PCK10")
 NOT_SCALARS = ("epoch", "iteration", "data_share", "epoch_s")
 
 INSTALL_HINT = ("distilkit train --tensorboard needs the tensorboard package: "

@@ -51,12 +51,6 @@ def plot_learning_curves(metrics_csv: str | Path):
 _TITLES = {"AP": "validation AP (detector boxes, flip test)", "loss": "total loss (weighted sum)"}
 
 
-def _ap_percent(df: pd.DataFrame) -> pd.Series:
-    """AP of a metrics.csv in percent (the file holds a fraction unless its AP_unit says so)."""
-    unit = df["AP_unit"].dropna().iloc[0] if "AP_unit" in df.columns and df["AP_unit"].notna().any() else None
-    return pd.to_numeric(df["AP"], errors="coerce") * (1.0 if unit == "percent" else 100.0)
-
-
 def read_curves(runs: dict[str, str | Path]) -> pd.DataFrame:
     """The runs' metrics.csv in one long frame: run, epoch, curve (a loss term, or ``AP``), value;
     epochs without evaluation have no AP row."""
@@ -65,7 +59,7 @@ def read_curves(runs: dict[str, str | Path]) -> pd.DataFrame:
         df = pd.read_csv(Path(folder) / "metrics.csv")
         curves = {c.removeprefix("train_"): df[c] for c in loss_columns(df)}
         if "AP" in df.columns:
-            curves["AP"] = _ap_percent(df)
+            curves["AP"] = 100.0 * pd.to_numeric(df["AP"], errors="coerce")     # stored as fractions
         for name, values in curves.items():
             part = pd.DataFrame({"run": label, "epoch": df["epoch"], "curve": name,
                                  "value": pd.to_numeric(values, errors="coerce")})

@@ -171,7 +171,7 @@ class Explorer:
     def view(self, label: str) -> ModelView:
         """The student's outputs on the crops (loaded and run on first use)."""
         if label not in self.views:
-            from distilkit.engine.checkpoint import load_model_from_checkpoint
+            from distilkit.models.checkpoint import load_model_from_checkpoint
 
             model = load_model_from_checkpoint(self.choices[label])[0].eval()
             if model.kind == "heatmap":

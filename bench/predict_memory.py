@@ -6,7 +6,7 @@ Not a test: a benchmark to run by hand and report.
 
 Each case is ``distilkit predict`` in a fresh process (a random-weight DistilPose-S of the
 profile, flip test on, batch 32) whose peak resident memory (``ru_maxrss``) is read when it
-ends. The baseline is one box on a 640x480 image; the cases are 10, 1,000 and 20,000 boxes on
+ends (``VmHWM``). The baseline is one box on a 640x480 image; the cases are 10, 1,000 and 20,000 boxes on
 that image and one whole-image box on a 40 MP PNG (7296x5472). Reported: each case's peak
 RSS, its ratio to the baseline, and its wall time. Flat memory means ratios near 1 for the box
 counts, and for the 40 MP image the image's own bytes (120 MB decoded) above the baseline.
@@ -31,11 +31,14 @@ LARGE = (5472, 7296)      # 39.9 MP, under the default 50 MP pixel limit
 CASES = (("baseline: 1 box", SMALL, 1), ("10 boxes", SMALL, 10), ("1,000 boxes", SMALL, 1000),
          ("20,000 boxes", SMALL, 20000), ("40 MP image, 1 box", LARGE, 1))
 
+# VmHWM, not ru_maxrss: Linux carries a parent's RSS at fork into the child's ru_maxrss
+# across exec, so ru_maxrss would count this script's own memory.
 CHILD = """
-import resource, sys
+import sys
 from distilkit.cli import main
 code = main(sys.argv[1:])
-print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0].split()[1]
+print("PEAK_KB", peak)
 sys.exit(code)
 """
 
@@ -44,9 +47,11 @@ def _image(path: Path, hw: tuple[int, int]) -> Path:
     import cv2
 
     h, w = hw
-    y, x = np.mgrid[0:h, 0:w]                     # a smooth picture: quick to encode
-    picture = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 255 // (w + h))], -1)
-    cv2.imwrite(str(path), picture.astype(np.uint8))
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]     # a smooth picture: quick to encode
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    picture = np.empty((h, w, 3), np.uint8)
+    picture[..., 0], picture[..., 1], picture[..., 2] = x, y, (x + y) / 2
+    cv2.imwrite(str(path), picture)
     return path
 
 

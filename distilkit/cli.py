@@ -15,7 +15,7 @@ from distilkit.data.errors import DataError, UsageError
 from distilkit.engine import cli as engine_cli
 from distilkit.engine.locks import FolderBusyError
 from distilkit.experiments import cli as experiments_cli
-from distilkit.files import CheckpointWriteError, UnsafeCheckpointError
+from distilkit.files import CheckpointReadError, CheckpointWriteError, UnsafeCheckpointError
 from distilkit.models import complexity
 from distilkit.paths import NoRepositoryError
 from distilkit.publish import PublishError
@@ -118,8 +118,8 @@ def interrupted_line(args: argparse.Namespace, argv: list[str], stop: BaseExcept
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors about the user's input or machine, each naming the file or folder it concerns."""
-    return (DataError, UsageError, UnsafeCheckpointError, CheckpointWriteError, FolderBusyError,
-            WeightsError, NoRepositoryError, PublishError)
+    return (DataError, UsageError, UnsafeCheckpointError, CheckpointReadError, CheckpointWriteError,
+            FolderBusyError, WeightsError, NoRepositoryError, PublishError)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import pickle
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ class UnsafeCheckpointError(ValueError):
     """A checkpoint asked for Python globals a weights-only load does not allow."""
 
 
+class CheckpointReadError(ValueError):
+    """A file that is not a readable kit checkpoint (empty, truncated, foreign, or with content
+    the kit refuses); the message names it."""
+
+
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the previous file at the path is intact."""
 
@@ -50,16 +56,55 @@ def _is_disk_full(err: BaseException) -> bool:
     return False
 
 
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+
+
+def write_target(path: str | Path) -> Path:
+    """Where a write to ``path`` lands: the final target of a symlink (so the link keeps
+    pointing at the new content), else ``path``. An existing output that is not a regular file
+    (a device such as /dev/null, a FIFO, a socket, a folder) is refused with
+    CheckpointWriteError: replacing it with a regular file would break it."""
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except NotADirectoryError:      # a parent is a regular file: said by _make_parent
+        return target
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise CheckpointWriteError(errno.EEXIST, f"{path}: is {kind}, not a regular file; refused "
+                                                 "(name a file path for the output)")
+    return target
+
+
+def _make_parent(path: Path) -> None:
+    """``path``'s folder, made when missing; a regular file in the way is one error naming it."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise CheckpointWriteError(errno.ENOTDIR, f"cannot write {path}: {folder} is not a "
+                                                          "folder")
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "wb"):
     """A file object whose content replaces ``path`` only once fully written and synced.
 
     On any failure the temporary file is removed and ``path`` keeps its old content; a full
     disk is reported as CheckpointWriteError saying "No space left on device" and the folder
-    (torch's own writer would say only "iostream error").
+    (torch's own writer would say only "iostream error"); another OSError (a read-only folder)
+    as CheckpointWriteError naming ``path``. A symlink is written through: the temporary goes
+    beside its target and replaces it. An existing ``path`` that is not a regular file is
+    refused (``write_target``). The file gets the umask's permissions (``open`` creates it).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    shown = Path(path)
+    path = write_target(shown)
+    _make_parent(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
@@ -74,6 +119,8 @@ def atomic_file(path: str | Path, mode: str = "wb"):
             kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
             raise CheckpointWriteError(errno.ENOSPC, f"No space left on device: cannot write "
                                                      f"{path.name} in {path.parent}; {kept}") from err
+        if isinstance(err, OSError) and not isinstance(err, CheckpointWriteError) and err.strerror:
+            raise CheckpointWriteError(err.errno, f"cannot write {shown}: {err.strerror}") from err
         raise
 
 
@@ -126,9 +173,9 @@ def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu"
                 f"checkpoint {path} asks for the Python global(s) {names}, which a checkpoint may "
                 "not contain; it was refused and none of its code was run (only tensors, numbers, "
                 "strings and plain containers load)") from None
-        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+        raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
     except Exception as err:  # truncated or foreign file
-        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+        raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
 
 
 def _global_from_message(message: str) -> str:

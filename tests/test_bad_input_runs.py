@@ -20,7 +20,13 @@ import torch
 from distilkit.engine import TrainConfig, fit
 from distilkit.engine.checkpoint import rng_state, set_rng_state
 from distilkit.engine.locks import exclusive
-from distilkit.files import (CheckpointWriteError, UnsafeCheckpointError, atomic_torch_save, load_weights_only as load_checkpoint_raw)
+from distilkit.files import (
+    CheckpointReadError,
+    CheckpointWriteError,
+    UnsafeCheckpointError,
+    atomic_torch_save,
+)
+from distilkit.files import load_weights_only as load_checkpoint_raw
 from distilkit.models.checkpoint import load_checkpoint, load_model_from_checkpoint
 
 CLI = [sys.executable, "-m", "distilkit.cli"]
@@ -203,3 +209,25 @@ def test_a_killed_writers_temporary_is_removed_when_the_folder_is_trained_again(
                     data_root=str(smoke_root), progress=False))
     assert not stale.exists()
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"dim": 131072, "depth": 64}, "dim = 131072 (range 1..768)"),      # 206 GB if built
+    ({"depth": 64}, "depth = 64 (range 1..24)"),
+    ({"input_size": [100000, 100000]}, "input_size"),
+    ({"width": 4096}, "width = 4096"),
+    ({"dim": "wide"}, "dim = 'wide'"),
+    ({"dim": 96, "heads": 5}, "not a multiple of heads"),
+])
+def test_checkpoint_overrides_out_of_range_are_refused_before_anything_is_built(overrides, named, tmp_path,
+                                                                                 monkeypatch):
+    from distilkit.models import presets
+
+    path = tmp_path / "big.pt"
+    torch.save({"model_name": "distilpose-s-smoke", "model_overrides": overrides, "state_dict": {}}, path)
+    built = []
+    monkeypatch.setattr(presets, "build_from_config", lambda cfg: built.append(cfg))
+    with pytest.raises(CheckpointReadError) as err:
+        load_model_from_checkpoint(path)
+    assert str(path) in str(err.value) and named in str(err.value)
+    assert built == []

@@ -48,6 +48,8 @@ SETUPS = {
     "regular file": lambda tmp: (tmp / "file").write_text("a regular file\n"),
     "folder": lambda tmp: (tmp / "folder").mkdir(),
     "garbage checkpoint": lambda tmp: (tmp / "garbage.pt").write_bytes(b"not a checkpoint"),
+    "huge overrides": lambda tmp: torch.save({"model_name": "distilpose-s", "state_dict": {},
+                                              "model_overrides": {"dim": 131072, "depth": 64}}, tmp / "huge.pt"),
     "patch shape": lambda tmp: _authors_file(tmp, lambda s: s.update(
         {"keypoint_head.tokenhead.patch_to_embedding.weight":
          torch.zeros(s["keypoint_head.tokenhead.patch_to_embedding.weight"].shape[0], 7)})),
@@ -75,6 +77,10 @@ CASES = {
     "eval: missing data root": Mistake(["eval", "--checkpoint", "{ckpt}", "--data-root", "{tmp}/nonexistent"],
                                        "{tmp}/nonexistent"),
     "eval: missing checkpoint": Mistake(["eval", "--checkpoint", "{tmp}/nope.pt"], "{tmp}/nope.pt"),
+    "eval: not a checkpoint": Mistake(["eval", "--checkpoint", "{tmp}/garbage.pt"], "{tmp}/garbage.pt",
+                                      setup="garbage checkpoint"),
+    "eval: checkpoint asking for 206 GB": Mistake(["eval", "--checkpoint", "{tmp}/huge.pt"], "{tmp}/huge.pt",
+                                                  setup="huge overrides"),
     # reproduce
     "reproduce: unknown row": Mistake(["reproduce", "--profile", "smoke", "--runs-dir", "{tmp}/runs",
                                        "--results-dir", "{tmp}/results", "--rows", "nonee"], "nonee"),

@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from distilkit.data.errors import DataError
+from distilkit.files import atomic_file
 from distilkit.keypoints import NUM_KEYPOINTS, OKS_SIGMAS, PERSON_CATEGORY
 
 logger = logging.getLogger(__name__)
@@ -112,16 +112,8 @@ def write_coco_results(results: list[dict], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     results = finite_results(results, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w") as f:     # the umask's permissions, like every file the kit writes
+        json.dump(results, f, allow_nan=False)
     return path
 
 

@@ -11,25 +11,44 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distilkit.files import load_weights_only
-from distilkit.models.presets import build_model
+from distilkit.files import CheckpointReadError, load_weights_only
+from distilkit.models import presets
+from distilkit.models.limits import out_of_range
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """A kit checkpoint, loaded weights-only; ValueError if it is not one."""
+    """A kit checkpoint, loaded weights-only; CheckpointReadError (a ValueError) if it is not one."""
     ckpt = load_weights_only(path, map_location)
     if not isinstance(ckpt, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a distilkit checkpoint")
+        raise CheckpointReadError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a distilkit checkpoint")
     for key in ("model_name", "state_dict"):
         if key not in ckpt:
-            raise ValueError(f"checkpoint {path} has no {key!r}: not a distilkit checkpoint")
+            raise CheckpointReadError(f"checkpoint {path} has no {key!r}: not a distilkit checkpoint")
     return ckpt
+
+
+def checkpoint_model_config(ckpt: dict, path: str | Path):
+    """The config of the model a checkpoint names, with its ``model_overrides``, each size held
+    to its sane range (``models.limits``) before anything is allocated: a downloaded checkpoint
+    asking for {dim: 131072, depth: 64} would otherwise try to allocate 206 GB."""
+    overrides = ckpt.get("model_overrides", {})
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
+        raise CheckpointReadError(f"checkpoint {path}: model_overrides is not a mapping of names")
+    try:
+        cfg = presets.get_config(str(ckpt["model_name"]), **overrides)
+    except (ValueError, TypeError) as err:
+        raise CheckpointReadError(f"checkpoint {path}: {err}") from None
+    problems = out_of_range(cfg)
+    if problems:
+        raise CheckpointReadError(f"checkpoint {path}: model_overrides out of range, refused before "
+                                  f"building the model: {'; '.join(problems)}")
+    return cfg
 
 
 def load_model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
                                ) -> tuple[nn.Module, dict]:
     ckpt = load_checkpoint(path, map_location)
-    model = build_model(ckpt["model_name"], **ckpt.get("model_overrides", {}))
+    model = presets.build_from_config(checkpoint_model_config(ckpt, path))
     model.load_state_dict(as_model_dtypes(ckpt["state_dict"], model))
     model.eval()
     return model, ckpt

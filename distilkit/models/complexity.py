@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from distilkit.cli_args import HelpFormatter
+from distilkit.files import atomic_file
 from distilkit.models import build_model
 from distilkit.models.hrnet import ResizeTo
 from distilkit.sizes import parse_hw
@@ -214,16 +215,12 @@ def compare_with_paper(rows: list[dict[str, Any]],
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(path, "w") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
-    tmp.replace(path)
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:

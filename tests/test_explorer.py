@@ -11,11 +11,17 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.keypoints import KEYPOINT_NAMES
+from distilkit.models.checkpoint import load_model_from_checkpoint
 from distilkit.viz import ROLE_LABELS, load_val_crops
 from distilkit.viz.attention import upsample_map
-from distilkit.viz.explorer import Explorer, ModelView, explore_figure, explorer_choices, model_view
+from distilkit.viz.explorer import (
+    Explorer,
+    ModelView,
+    explore_figure,
+    explorer_choices,
+    model_view,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +56,7 @@ def test_the_figure_shows_the_picked_joint_in_its_four_panels(setting):
     full = model_view(models["full"], crops.images, teacher.heatmaps.shape[-2:])
     k = KEYPOINT_NAMES.index("left_wrist")
     fig = explore_figure(crops, 1, k, full, teacher, student_label="full")
-    crop_ax, teacher_ax, sim_ax, att_ax = fig.axes[:4]
+    crop_ax, _, sim_ax, att_ax = fig.axes[:4]
     assert "left wrist" in fig._suptitle.get_text() and "left wrist" in crop_ax.get_title()
     size = tuple(crops.images.shape[-2:])
     shown = att_ax.images[-1].get_array()

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from distilkit.experiments.learning_curves import named_folders, table_run_folders  # noqa: E402
-from distilkit.experiments.plan import plan_jobs  # noqa: E402
-from distilkit.viz.curves import plot_runs_curves, read_curves  # noqa: E402
+from distilkit.experiments.learning_curves import named_folders, table_run_folders
+from distilkit.experiments.plan import plan_jobs
+from distilkit.viz.curves import plot_runs_curves, read_curves
 
 TERMS = {"plain": ("reg",), "full": ("reg", "kt", "vt", "sh", "cs")}
 

@@ -12,8 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from distilkit.experiments.published_notebooks import (MAX_IMAGE_WIDTH, WIDGET_VIEW, PublishedNotebooksTooLarge,
-                                                       publish_notebooks)
+from distilkit.experiments.published_notebooks import (
+    MAX_IMAGE_WIDTH,
+    WIDGET_VIEW,
+    PublishedNotebooksTooLarge,
+    publish_notebooks,
+)
 
 
 def _png(width: int, height: int) -> str:
@@ -77,11 +81,11 @@ def test_a_notebook_that_failed_this_time_loses_its_earlier_published_copy(tmp_p
 
 @pytest.mark.notebook
 def test_the_main_jobs_figure_stage_publishes_its_table_report_and_curves_notebooks(tmp_path, drawn_png):
+    from test_learning_curves import TERMS, _metrics
+
     from distilkit.experiments import TABLES
     from distilkit.experiments.figures import render_figures
     from distilkit.experiments.plan import plan_jobs
-
-    from test_learning_curves import TERMS, _metrics
 
     results, runs = tmp_path / "results", tmp_path / "runs"
     results.mkdir()

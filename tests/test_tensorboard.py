@@ -3,17 +3,19 @@ run folder, equal to the run's metrics.csv, one value per epoch after a resume, 
 the recipe (the config hash and the folder stay the same)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from distilkit.engine import TrainConfig, fit
-from distilkit.engine.scalars import read_scalars, scalar_tags
+from distilkit.engine.scalars import EpochScalars, read_scalars, scalar_tags
 from distilkit.losses import LossConfig
 
 
@@ -62,13 +64,14 @@ def test_cli_train_with_tensorboard_writes_each_epochs_loss_terms_lr_and_ap(tmp_
                           "--model", "distilpose-s", "--teacher", str(smoke_teacher), "--losses", "reg,kt,vt,sh,cs",
                           "--epochs", "2", "--data-root", str(smoke_root), "--no-progress", "--tensorboard",
                           "--out", str(out)],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+                         check=False, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         timeout=600)
     assert run.returncode == 0, run.stderr
     got = _assert_events_match_metrics(out)
     for tag in ("loss/reg", "loss/kt", "loss/vt", "loss/sh", "loss/cs", "loss/total", "lr", "val/AP (%)"):
         assert tag in got, sorted(got)
     assert [step for step, _ in got["lr"]] == [1, 2]
-    assert TrainConfig.from_dict(__import__("json").loads((out / "config.json").read_text())["config"]).tensorboard
+    assert TrainConfig.from_dict(json.loads((out / "config.json").read_text())["config"]).tensorboard
 
 
 def test_without_the_flag_no_events_are_written(tmp_path, smoke_root):
@@ -88,3 +91,39 @@ def test_a_resumed_run_has_one_value_per_epoch_the_redone_epoch_replacing_the_lo
     got = _assert_events_match_metrics(tmp_path)
     assert [step for step, _ in got["loss/total"]] == [1, 2]
     assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 3      # one file per session
+
+
+def test_tensorboard_serves_each_run_folder_under_the_logdir_as_a_run(tmp_path):
+    """The README's ``tensorboard --logdir runs/cpu``: the pinned TensorBoard finds run folders
+    nested under the logdir and serves their tags."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    for name in ("teachers/t", "student-s0"):    # the runs folder's layout: teachers one level down
+        folder = tmp_path / "runs" / name
+        scalars = EpochScalars(folder)
+        scalars.write({"epoch": 1, "lr": 1e-3, "train_loss": 0.5, "AP": 0.02})
+        scalars.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    board = subprocess.Popen([str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(tmp_path / "runs"),
+                              "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, runs = time.monotonic() + 90, []
+        while time.monotonic() < deadline and len(runs) < 2:
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as r:
+                    tags = json.loads(r.read())
+                runs = sorted(tags)
+            except OSError:
+                continue
+        assert runs == ["student-s0", "teachers/t"]
+        assert set(tags["student-s0"]) == {"lr", "loss/total", "val/AP (%)"}
+    finally:
+        os.killpg(board.pid, signal.SIGTERM)
+        board.wait(timeout=30)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from distilkit.units import PERCENT_METRICS     # fractions in metrics.csv, percent for a reader
+# fractions in metrics.csv, percent for a reader
+from distilkit.units import PERCENT_METRICS
 
 # metrics.csv's train_* columns that are rates or shares, not loss terms
 NOT_LOSSES = ("train_samples_per_s",)
@@ -89,4 +90,4 @@ def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-__all__ = ["EpochScalars", "NoScalars", "epoch_scalars", "scalar_tags", "read_scalars", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "EpochScalars", "NoScalars", "epoch_scalars", "read_scalars", "scalar_tags"]

@@ -43,4 +43,4 @@ def named_folders(run_dirs) -> dict[str, Path]:
     return out
 
 
-__all__ = ["table_run_folders", "named_folders"]
+__all__ = ["named_folders", "table_run_folders"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+
 from distilkit.files import atomic_file
 
 MAX_IMAGE_WIDTH = 1100          # px: a page's width on GitHub, about
@@ -91,5 +92,11 @@ def publish_notebooks(executed: list[Path], out_dir: str | Path, *, max_width: i
     return {"files": {name: len(b) for name, b in copies.items()}, "total_bytes": total, "removed": removed}
 
 
-__all__ = ["MAX_IMAGE_WIDTH", "MAX_TOTAL_BYTES", "PublishedNotebooksTooLarge", "shrink_png", "light_copy",
-           "publish_notebooks"]
+__all__ = [
+    "MAX_IMAGE_WIDTH",
+    "MAX_TOTAL_BYTES",
+    "PublishedNotebooksTooLarge",
+    "light_copy",
+    "publish_notebooks",
+    "shrink_png",
+]

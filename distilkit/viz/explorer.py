@@ -9,9 +9,9 @@ or sample only redraws.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -218,4 +218,4 @@ def explorer_choices(paths: Mapping[str, Path], runs: Mapping[str, Path], labels
     return choices
 
 
-__all__ = ["ModelView", "model_view", "explore_figure", "Explorer", "explorer_choices"]
+__all__ = ["Explorer", "ModelView", "explore_figure", "explorer_choices", "model_view"]

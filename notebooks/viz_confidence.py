@@ -128,14 +128,14 @@ for role in students:
     pred = detection_predictions(session.models[role], session.data_root, det_score_thr=det_thr)
     out = rescoring_gain(pred, ann_file(session.data_root, "val"),
                          tuple(session.models[role].input_size))
-    gains[ROLE_LABELS[role]] = {"box": out["box"]["AP"], "eq3_all": out["eq3_all"]["AP"],
-                                "eq3_thr": out["eq3_thr"]["AP"],
-                                "gain_eq3_all": out["gain"]["eq3_all"],
-                                "gain_eq3_thr": out["gain"]["eq3_thr"],
-                                "instances": len(pred.index)}
+    gains[ROLE_LABELS[role]] = {"box": 100 * out["box"]["AP"], "eq3_all": 100 * out["eq3_all"]["AP"],
+                                "eq3_thr": 100 * out["eq3_thr"]["AP"],
+                                "gain_eq3_all": 100 * out["gain"]["eq3_all"],
+                                "gain_eq3_thr": 100 * out["gain"]["eq3_thr"],
+                                "instances": len(pred.index), "AP_unit": "percent"}
 table = pd.DataFrame(gains).T
 table.to_csv(session.out_dir / "confidence_rescoring.csv")
-table.round(4)
+table   # AP in percent
 
 # %%
 fig = plot_rescoring(table)

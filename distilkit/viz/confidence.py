@@ -216,7 +216,7 @@ def detection_predictions(model, data_root: str | Path, *, flip_test: bool = Tru
 
 def plot_rescoring(table, *, ax=None, rescore_thr: float = 0.2) -> plt.Figure:
     """Grouped bars: AP (%) per model under each instance score. ``table``: a DataFrame
-    indexed by model label with columns box, eq3_all, eq3_thr (AP in [0, 1])."""
+    indexed by model label with columns box, eq3_all, eq3_thr (AP in percent)."""
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
@@ -225,13 +225,13 @@ def plot_rescoring(table, *, ax=None, rescore_thr: float = 0.2) -> plt.Figure:
     x = np.arange(len(table))
     width = 0.8 / len(names)
     for j, (col, label) in enumerate(names.items()):
-        vals = 100 * table[col].to_numpy(dtype=float)
+        vals = table[col].to_numpy(dtype=float)
         bars = ax.bar(x + (j - 1) * width, vals, width, label=label)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
     ax.set_xticks(x, list(table.index), fontsize=8)
     ax.set_ylabel("AP (%) on detector boxes")
     ax.legend(fontsize=7, loc="upper left")
-    ax.set_ylim(0, max(5.0, 100 * float(table[list(names)].to_numpy(dtype=float).max()) * 1.3))
+    ax.set_ylim(0, max(5.0, float(table[list(names)].to_numpy(dtype=float).max()) * 1.3))
     ax.set_title("what instance rescoring (Eq. 3) adds over box scores alone", fontsize=10)
     return fig if fig is not None else ax.figure
 

@@ -89,7 +89,7 @@ def test_a_paper_run_without_pretrained_files_exits_2_with_one_line_before_anyth
     assert main(["reproduce", "--profile", "paper", "--runs-dir", str(runs), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
-    assert "hrnet_w48.pth" in err[0] and "resnet50.pth" in err[0] and "README.md" in err[0]
+    assert "hrnet_w48.pth" in err[0] and "resnet50.pth" in err[0] and "docs/PAPER_GRID.md" in err[0]
     assert not runs.exists()
 
 

@@ -1,6 +1,7 @@
 """Top-down COCO keypoint dataset: one person instance -> one affine-warped crop.
 
-Works on any COCO-layout root (README, "Using real COCO"), real or synthetic::
+Works on any COCO-layout root (docs/PAPER_GRID.md, "One run at a time on real COCO"), real
+or synthetic::
 
     ROOT/annotations/person_keypoints_{split}2017.json
     ROOT/{split}2017/<file_name>

@@ -105,8 +105,8 @@ def _paper_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("the paper profile")
     g.add_argument("--pretrained", metavar="DIR",
                    help="folder holding hrnet_w48.pth and resnet50.pth (ImageNet weights) the paper rows "
-                        "start from; required at --profile paper (README: 'Pretrained weights for the "
-                        "paper profile')")
+                        "start from; required at --profile paper (docs/PAPER_GRID.md: 'Pretrained weights "
+                        "for the paper profile')")
     g.add_argument("--no-pretrained", action="store_true",
                    help="train every paper row from scratch, on purpose")
     g.add_argument("--rehearse", action="store_true",

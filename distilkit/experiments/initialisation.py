@@ -26,7 +26,7 @@ PRETRAINED_FILES: dict[str, str] = {
 }
 # base model -> the teacher key whose trained run it starts from
 FROM_TEACHER: dict[str, str] = {"distilpose-l": "hrw48"}
-README_SECTION = "README.md, 'Pretrained weights for the paper profile'"
+WEIGHTS_GUIDE = "docs/PAPER_GRID.md, 'Pretrained weights for the paper profile'"
 PAPER_PROFILES = ("paper",)
 
 
@@ -78,13 +78,13 @@ def check_pretrained(pretrained: str | Path | None, *, profile: str) -> Path | N
     if pretrained is None:
         raise MissingPretrained(
             f"the {profile} profile starts from {' and '.join(needed)} (ImageNet weights, as the authors): "
-            f"pass --pretrained DIR holding them (how to get them: {README_SECTION}), "
+            f"pass --pretrained DIR holding them (how to get them: {WEIGHTS_GUIDE}), "
             "or --no-pretrained to train every row from scratch")
     folder = Path(pretrained).expanduser().resolve()
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise MissingPretrained(f"--pretrained {folder} lacks {', '.join(missing)} "
-                                f"(how to get them: {README_SECTION})")
+                                f"(how to get them: {WEIGHTS_GUIDE})")
     return folder
 
 

@@ -70,7 +70,7 @@ def paper_plan_lines(runs: list[Job], decisions: list[StoreDecision], *, in_flig
                       if j.config.init_backbone and init_label(j).endswith("MISSING")})
     if missing:
         lines.append(f"initialisation files missing: {', '.join(missing)}: pass --pretrained DIR "
-                     "(README.md, 'Pretrained weights for the paper profile'), or --no-pretrained")
+                     "(docs/PAPER_GRID.md, 'Pretrained weights for the paper profile'), or --no-pretrained")
     return lines
 
 

@@ -58,9 +58,11 @@ def test_images_wider_than_a_page_are_scaled_down_and_widget_views_dropped(tmp_p
     assert all(WIDGET_VIEW not in d for d in datas) and "100%|##| 3/3" in [d["text/plain"] for d in datas]
     assert "widgets" not in nb.metadata
     assert out["files"] == {"viz.ipynb": copy.stat().st_size} and out["total_bytes"] == copy.stat().st_size
+    original = nbformat.read(str(src), as_version=4).cells[0].outputs[0]["data"]["image/png"]
     if width == published:     # nothing to scale: the image is the executed one, bit for bit
-        original = nbformat.read(str(src), as_version=4).cells[0].outputs[0]["data"]["image/png"]
         assert datas[0]["image/png"] == original
+    else:                      # scaled and palette-coded: fewer bytes, never more
+        assert len(datas[0]["image/png"]) < len(original)
 
 
 def test_over_the_budget_nothing_is_written_and_the_earlier_copies_stay(tmp_path):

@@ -1,7 +1,7 @@
 """Published models: the main job's four figure models, compact, committed beside the results.
 
 ``results/models/<role>.pt`` holds one model of the visualisation notebooks' roles (teacher,
-plain, tde, full: ``distilkit.viz.checkpoints.ROLES``) as a weights-only file: the floating
+plain, tde, full: ``experiments.figure_models.ROLES``, each a row of the grid) as a weights-only file: the floating
 tensors of its state dict in fp16 (integer buffers as they were) and what rebuilding it needs
 (model name and overrides, config and its hash, the metrics, the run's commit). fp16 halves
 the files, which matters because they are committed; ``load_model_from_checkpoint`` builds the
@@ -17,11 +17,14 @@ import argparse
 import hashlib
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
+from distilkit.experiments.figure_models import (ROLES, loss_config, main_job_checkpoints, role_source,
+                                                 role_spec)
 from distilkit.files import atomic_file, atomic_write_text
 from distilkit.models.checkpoint import load_checkpoint
 from distilkit.paths import repo_root
@@ -31,26 +34,17 @@ FORMAT = "distilkit-published-1"
 # Committed files: the cpu profile's four models are about 6 MB in fp16; a limit well above
 # that catches a paper-size model (or an fp32 file) before it lands in git.
 MAX_TOTAL_BYTES = 15_000_000
-# The roles and how the main job makes each (said when one is missing).
-ROLE_SOURCES = {
-    "teacher": "the HRNet-W48-analog teacher (teachers.csv row 'HRNet-W48 (teacher)')",
-    "plain": "Table 4 row 'none'",
-    "tde": "Table 4 row 'KT+VT'",
-    "full": "Table 4 row 'all'",
-}
-
-
-# The distillation losses each role is trained with (the role's Table 4 row; the teacher: heatmaps).
-ROLE_LOSSES: dict[str, set[str]] = {"teacher": {"heatmap"}, "plain": set(), "tde": {"kt", "vt"},
-                                    "full": {"kt", "vt", "sh", "cs"}}
-
-
 class PublishError(ValueError):
     """Published models that cannot be written or trusted; the message names the file."""
 
 
 def default_models_dir() -> Path:
-    return repo_root() / "results" / "models"
+    return published_dir()
+
+
+def published_dir(repo: str | Path | None = None) -> Path:
+    """``results/models`` of the repository (``repo``, default this one)."""
+    return (Path(repo) if repo is not None else repo_root()) / "results" / "models"
 
 
 # ------------------------------------------------------------------------------ writing
@@ -139,16 +133,12 @@ def publish_models(profile: str = "cpu", runs_root: str | Path | None = None,
                    repo: str | Path | None = None) -> dict:
     """Publish the four roles the main job trained at ``profile`` (its run folders under
     ``runs_root``, default ``runs/<profile>``); a missing role is an error saying how to train it."""
-    # viz.checkpoints finds the roles (and reads what is published): imported here, in the
-    # writer only, since the reading half of this module sits below viz/.
-    from distilkit.viz.checkpoints import ROLES, main_job_checkpoints
-
     repo = Path(repo) if repo is not None else repo_root()
     runs_root = Path(runs_root) if runs_root is not None else repo / "runs" / profile
     found = main_job_checkpoints(profile, repo, runs_root=runs_root)
     missing = [r for r in ROLES if r not in found]
     if missing:
-        what = "; ".join(f"{r}: {ROLE_SOURCES[r]}" for r in missing)
+        what = "; ".join(f"{r}: {role_source(r)}" for r in missing)
         raise PublishError(f"{runs_root}: no finished run of the role(s) {', '.join(missing)} ({what}); "
                            f"train them with `distilkit reproduce --profile {profile}` "
                            f"(`make reproduce` for the cpu profile), then publish again")
@@ -185,20 +175,26 @@ def _listed_file(models_dir: Path, role: str, entry) -> Path:
     return path
 
 
+def _distillation_switches(losses: dict) -> set[str]:
+    """The switches that tell the roles apart (plain regression is every student's)."""
+    return {name for name in ("kt", "vt", "sh", "cs", "heatmap") if losses.get(name)}
+
+
 def check_role(path: Path, role: str, manifest: Path) -> None:
     """PublishError unless the file's recorded losses and model are the role's: a manifest with
     its roles swapped would draw one model under another's name."""
-    if role not in ROLE_LOSSES:
-        raise PublishError(f"{manifest}: unknown role {role!r}; the roles are {sorted(ROLE_LOSSES)}")
+    if role not in ROLES:
+        raise PublishError(f"{manifest}: unknown role {role!r}; the roles are {sorted(ROLES)}")
+    wanted_switches = _distillation_switches(asdict(loss_config(role)))
     ckpt = load_checkpoint(path)
     losses = ckpt.get("config", {}).get("losses", {}) if isinstance(ckpt.get("config"), dict) else {}
-    switches = {name for name in ("kt", "vt", "sh", "cs", "heatmap") if losses.get(name)}
+    switches = _distillation_switches(losses)
     model = str(ckpt.get("model_name", ""))
-    wanted_model = "teacher-" if role == "teacher" else "distilpose-s"
-    if switches != ROLE_LOSSES[role] or not model.startswith(wanted_model):
+    wanted_model = "teacher-" if role == "teacher" else role_spec(role).model
+    if switches != wanted_switches or not model.startswith(wanted_model):
         raise PublishError(f"{path}: listed as {role!r} in {manifest}, but it is {model} trained with "
                            f"losses {sorted(switches) or ['reg']}; {role!r} is a {wanted_model}* model "
-                           f"trained with {sorted(ROLE_LOSSES[role]) or ['reg']}")
+                           f"trained with {sorted(wanted_switches) or ['reg']}")
 
 
 def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None) -> dict[str, Path]:
@@ -225,6 +221,34 @@ def verified_models(models_dir: str | Path, roles: tuple[str, ...] | None = None
         check_role(path, role, models_dir / MANIFEST)
         out[role] = path
     return out
+
+
+def published_checkpoints(profile: str, repo: str | Path | None = None) -> dict[str, Path]:
+    """The published models (``results/models``) when their manifest says they were trained at
+    ``profile``, each verified against its sha256 (a mismatch raises, naming the file); else {}."""
+    folder = published_dir(repo)
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("profile") != profile:
+        return {}
+    return verified_models(folder, ROLES)
+
+
+def published_note(paths: Mapping[str, Path], repo: str | Path | None = None) -> str | None:
+    """One line saying which of ``paths`` are published models and the commit they were
+    trained at; None when none is."""
+    folder = published_dir(repo)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    entries = manifest["models"]
+    used = [r for r, p in paths.items()
+            if r in entries and Path(p).resolve() == (folder / entries[r]["file"]).resolve()]
+    if not used:
+        return None
+    commits = sorted({str(entries[r].get("source_commit")) for r in used})
+    return (f"These figures use the published reference models ({', '.join(used)}) from "
+            f"{folder}, trained at the {manifest.get('profile')} profile at commit "
+            f"{', '.join(commits)}.")
 
 
 # ------------------------------------------------------------------------------ command
@@ -259,4 +283,5 @@ def add_cli(subparsers) -> None:
 
 __all__ = ["MANIFEST", "FORMAT", "MAX_TOTAL_BYTES", "PublishError", "default_models_dir",
            "compact_state_dict", "published_checkpoint", "publish_checkpoints", "publish_models",
-           "read_manifest", "verified_models", "add_cli"]
+           "read_manifest", "verified_models", "published_dir", "published_checkpoints",
+           "published_note", "add_cli"]

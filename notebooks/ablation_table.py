@@ -42,8 +42,8 @@ train = True              # False: show the table from the run folders as they a
 # %%
 import pandas as pd
 
-from distilkit.experiments import TABLES, collect_table, run_tables
-from distilkit.experiments.reproduce import default_dirs
+from distilkit.experiments import TABLES, collect_table
+from distilkit.experiments.reproduce import default_dirs, run_tables
 
 pd.DataFrame([s.columns() | {"paper_AP": s.paper_AP} for s in TABLES[int(table)]()])
 

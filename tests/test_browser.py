@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from distilkit.viz.checkpoints import main_job_checkpoints
+from distilkit.experiments.figure_models import main_job_checkpoints
 from distilkit.viz.session import UNTRAINED_BANNER
 from lab_server import REPO, lab_server
 

@@ -444,7 +444,8 @@ def test_main_job_checkpoints_are_found_in_the_main_jobs_run_folders(tmp_path):
     import json
 
     from distilkit.experiments.plan import plan_jobs
-    from distilkit.viz.checkpoints import ensure_checkpoints, main_job_checkpoints
+    from distilkit.experiments.figure_models import main_job_checkpoints
+    from distilkit.viz.checkpoints import ensure_checkpoints
 
     repo = tmp_path
     teachers, jobs = plan_jobs([4], profile="cpu", seeds=[0, 1], runs_dir=repo / "runs" / "cpu")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from distilkit.publish import MANIFEST, PublishError, publish_checkpoints
-from distilkit.viz.checkpoints import ensure_checkpoints, published_checkpoints
+from distilkit.publish import MANIFEST, PublishError, publish_checkpoints, published_checkpoints
+from distilkit.viz.checkpoints import ensure_checkpoints
 from distilkit.viz.session import default_profile, open_session
 
 ROLES = ("teacher", "plain", "tde", "full")

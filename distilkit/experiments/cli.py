@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from distilkit.cli_args import HelpFormatter, positive_int
+from distilkit.experiments.reproduce import default_dirs, plan_runs, plan_text, reproduce
 from distilkit.profiles import PROFILES
 
 DESCRIPTION = """The main job: trains the teachers and every row of the paper's ablation Tables 4, 5 and 6
@@ -79,8 +80,6 @@ def _start(args, *, check: bool = True):
 
 
 def _reproduce(args) -> int:
-    from distilkit.experiments.reproduce import plan_text, reproduce
-
     start = _start(args)        # before anything runs: a missing file is one error: line, exit 2
     if args.rehearse:
         from distilkit.experiments.rehearse import rehearse
@@ -139,7 +138,6 @@ def _finished_runs(args) -> str:
     """What an interrupted reproduce keeps: its finished runs (skipped when it runs again; runs
     in flight continue from their last.pt)."""
     from distilkit.experiments.records import is_finished
-    from distilkit.experiments.reproduce import default_dirs, plan_runs
 
     runs_dir = Path(args.runs_dir or default_dirs(args.profile)[0]).resolve()
     runs = plan_runs(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,

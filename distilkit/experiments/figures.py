@@ -1,7 +1,7 @@
 """The last step of the main job: the tables, the report and the figures, from the runs just made.
 
 Each notebook runs through papermill against the main job's checkpoints and results of the
-profile (the viz notebooks find them through ``distilkit.viz.checkpoints``), writes its
+profile (the viz notebooks find them through ``experiments.figure_models``), writes its
 figures to the results folder and is kept, executed, under ``runs/<profile>/notebooks/``;
 the ones that ran are then published, made light, to ``<results>/notebooks/``
 (``published_notebooks``). A notebook that fails is reported and the others still run.
@@ -22,7 +22,7 @@ FIGURE_NOTEBOOKS = ("report", "viz_attention", "viz_heatmaps", "viz_features", "
                     "interpret", "complexity", "learning_curves")
 
 
-# The viz notebooks' parameter for each role's checkpoint (distilkit.viz.checkpoints.ROLES).
+# The viz notebooks' parameter for each role's checkpoint (experiments.figure_models.ROLES).
 ROLE_PARAMETERS = {"teacher": "teacher", "plain": "student_plain", "tde": "student_tde", "full": "student_full"}
 
 

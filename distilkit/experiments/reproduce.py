@@ -23,6 +23,7 @@ from distilkit.experiments.runner import run_jobs, unique_runs
 from distilkit.files import atomic_write_text
 from distilkit.profiles import get_profile
 from distilkit.provenance import git_commit
+from distilkit.publish import PublishError, publish_models, verified_models
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
 NOISE_ROWS = ("none", "all")
@@ -202,8 +203,6 @@ def _publish(profile: str, summary: dict) -> dict[str, Path] | None:
     """The figure models, published compact beside the results (``distilkit.publish``), so a
     fresh clone's notebooks show them; the figures are then drawn from those very files.
     None (figures from the runs) when a role's run failed or the files would be too large."""
-    from distilkit.publish import PublishError, publish_models, verified_models
-
     out = Path(summary["results_dir"]) / "models"
     try:
         manifest = publish_models(profile, runs_root=summary["runs_dir"], out_dir=out)

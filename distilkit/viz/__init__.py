@@ -18,7 +18,8 @@ notebooks call, one concept per module:
     explorer      the ipywidgets explorer: a crop, a joint, a student (notebooks/explore.py)
     predictions   a checkpoint's predictions on validation crops
 """
-from distilkit.viz.checkpoints import ROLE_LABELS, ROLES, ensure_checkpoints, load_models
+from distilkit.experiments.figure_models import ROLE_LABELS, ROLES
+from distilkit.viz.checkpoints import ensure_checkpoints, load_models
 from distilkit.viz.figures import resolve_path, save_png_pdf
 from distilkit.viz.samples import Crops, keypoint_index, load_val_crops
 

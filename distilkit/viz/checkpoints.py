@@ -1,18 +1,11 @@
-"""The four models the figures compare, found or trained: one call for every notebook.
+"""The four figure models as checkpoints, found or trained: one call for every notebook.
 
-Roles (the models of Fig. 3a, and the ones Figs. 3b, 5, 6 and the attributions need):
-
-    teacher   heatmap teacher, teacher-hrw48 (Table 4's teacher)
-    plain     DistilPose-S trained without distillation      (Table 4 row "none")
-    tde       DistilPose-S distilled with L_KT + L_VT only    (Table 4 row "KT+VT")
-    full      DistilPose-S with L_KT + L_VT + L_SH + L_CS     (Table 4 row "all")
-
-Resolution order per role: a path the caller gives; else the main job's run of the same
-profile (the run folders of the teacher and of the Table 4 row under ``runs/<profile>``, found
-through ``collect_table``); else the published models (``results/models``, ``distilkit.publish``)
-when they were trained at this profile, each file checked against its manifest's sha256; else
-a run trained here into ``runs_dir/<role>`` and reused on later calls while its config is
-unchanged, so six notebooks train at most once.
+The roles are rows of the grid (``experiments.figure_models``). Resolution order per role: a
+path the caller gives; else the main job's run of the same profile
+(``figure_models.main_job_checkpoints``); else the published models (``results/models``,
+``distilkit.publish``) when they were trained at this profile, each file checked against its
+manifest's sha256; else a run trained here into ``runs_dir/<role>`` and reused on later calls
+while its config is unchanged, so six notebooks train at most once.
 """
 from __future__ import annotations
 
@@ -21,103 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
-import pandas as pd
+from torch import nn
 
+from distilkit.engine import TrainConfig, fit
+from distilkit.experiments.figure_models import ROLES, loss_config, main_job_checkpoints, role_spec, run_checkpoint
 from distilkit.files import UnsafeCheckpointError
-from distilkit.models.checkpoint import load_checkpoint, load_model_from_checkpoint
-from distilkit.paths import repo_root, resolve
+from distilkit.models.checkpoint import load_model_from_checkpoint
+from distilkit.paths import repo_root
+from distilkit.publish import published_checkpoints
 
 REPO = repo_root()
-
-ROLES: tuple[str, ...] = ("teacher", "plain", "tde", "full")
-ROLE_LABELS: dict[str, str] = {
-    "teacher": "teacher (heatmap)",
-    "plain": "student, no distillation",
-    "tde": "student, TDE only",
-    "full": "student, TDE + Sim. Heatmaps",
-}
-# Table 4 row label of each student role in the results CSV (distilkit.experiments.grid).
-TABLE4_ROWS: dict[str, str] = {"plain": "none", "tde": "KT+VT", "full": "all"}
-TEACHER_ROW = "HRNet-W48 (teacher)"   # teachers.csv row of the main job's HRNet-W48-analog teacher
-
-
-def loss_config(role: str):
-    from distilkit.losses import LossConfig
-
-    return {
-        "teacher": LossConfig(reg=False, heatmap=True),
-        "plain": LossConfig(),
-        "tde": LossConfig(kt=True, vt=True),
-        "full": LossConfig(kt=True, vt=True, sh=True, cs=True),
-    }[role]
-
-
-def run_checkpoint(run_dir: str | Path) -> Path | None:
-    """best.pt when the run has one, else last.pt (a run whose AP never became finite
-    writes no best.pt), else None."""
-    run_dir = Path(run_dir)
-    for name in ("best.pt", "last.pt"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    return None
-
-
-def main_job_checkpoints(profile: str, repo: str | Path = REPO, *,
-                         runs_root: str | Path | None = None) -> dict[str, Path]:
-    """The roles the main job has already trained at this profile (possibly none), found in its
-    run folders (``runs_root``, default ``runs/<profile>``) through ``collect_table``."""
-    from distilkit.experiments.records import collect_table
-
-    runs_root = Path(runs_root) if runs_root is not None else Path(repo) / "runs" / profile
-    if not runs_root.is_dir():
-        return {}
-    rows = pd.concat([collect_table(0, runs_root, profile=profile, repo=Path(repo)),
-                      collect_table(4, runs_root, profile=profile, repo=Path(repo))])
-    rows = rows[rows["error"] == ""]
-    found: dict[str, Path] = {}
-    for role, label in {**TABLE4_ROWS, "teacher": TEACHER_ROW}.items():
-        # lowest seed first (collect_table's order): the same run every time the notebooks run
-        for run_dir in rows.loc[rows["row"] == label, "run_dir"]:
-            ckpt = run_checkpoint(resolve(run_dir, Path(repo)))
-            if ckpt is not None:
-                found[role] = ckpt
-                break
-    return found
-
-
-def published_dir(repo: str | Path = REPO) -> Path:
-    return Path(repo) / "results" / "models"
-
-
-def published_checkpoints(profile: str, repo: str | Path = REPO) -> dict[str, Path]:
-    """The published models (``results/models``) when their manifest says they were trained at
-    ``profile``, each verified against its sha256 (a mismatch raises, naming the file); else {}."""
-    from distilkit.publish import read_manifest, verified_models
-
-    manifest = read_manifest(published_dir(repo))
-    if manifest is None or manifest.get("profile") != profile:
-        return {}
-    return verified_models(published_dir(repo), ROLES)
-
-
-def published_note(paths: Mapping[str, Path], repo: str | Path = REPO) -> str | None:
-    """One line saying which of ``paths`` are published models and the commit they were
-    trained at; None when none is."""
-    from distilkit.publish import read_manifest
-
-    folder = published_dir(repo)
-    manifest = read_manifest(folder)
-    if manifest is None:
-        return None
-    entries = manifest["models"]
-    used = [r for r, p in paths.items()
-            if r in entries and Path(p).resolve() == (folder / entries[r]["file"]).resolve()]
-    if not used:
-        return None
-    commits = sorted({str(entries[r].get("source_commit")) for r in used})
-    return (f"These figures use the published reference models ({', '.join(used)}) from "
-            f"{folder}, trained at the {manifest.get('profile')} profile at commit "
-            f"{', '.join(commits)}.")
 
 
 def _loads(path: Path) -> bool:
@@ -133,9 +39,7 @@ def _loads(path: Path) -> bool:
 
 def _train(role: str, profile: str, out_dir: Path, *, teacher: Path | None,
            data_root: str | None, seed: int, epochs: int | None, progress: bool) -> Path:
-    from distilkit.engine import TrainConfig, fit
-
-    model = "teacher-hrw48" if role == "teacher" else "distilpose-s"
+    model = role_spec(role).model
     losses = loss_config(role)
     config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile, losses=losses,
                          teacher=str(teacher) if losses.distills else None, seed=seed,
@@ -209,17 +113,9 @@ def ensure_checkpoints(profile: str = "smoke", runs_dir: str | Path | None = Non
     return {role: paths[role] for role in roles}
 
 
-def load_models(paths: Mapping[str, str | Path]) -> dict[str, "torch.nn.Module"]:
+def load_models(paths: Mapping[str, str | Path]) -> dict[str, nn.Module]:
     """role -> model in eval mode, on the CPU."""
     return {role: load_model_from_checkpoint(p)[0].eval() for role, p in paths.items()}
 
 
-def checkpoint_ap(path: str | Path) -> float:
-    """The validation AP a checkpoint recorded at its last evaluation (NaN if none)."""
-    ap = load_checkpoint(path).get("metrics", {}).get("AP")
-    return float(ap) if ap is not None else float("nan")
-
-
-__all__ = ["ROLES", "ROLE_LABELS", "TABLE4_ROWS", "loss_config", "run_checkpoint",
-           "main_job_checkpoints", "published_dir", "published_checkpoints", "published_note",
-           "ensure_checkpoints", "load_models", "checkpoint_ap"]
+__all__ = ["ensure_checkpoints", "load_models"]

@@ -19,6 +19,7 @@ import torch
 
 from distilkit.arrays import as_numpy
 from distilkit.data.transforms import denormalize_image
+from distilkit.experiments.figure_models import run_checkpoint
 from distilkit.keypoints import KEYPOINT_NAMES
 from distilkit.viz.attention import keypoint_attention, upsample_map
 from distilkit.viz.figures import pretty_joint
@@ -208,8 +209,6 @@ def explorer_choices(paths: Mapping[str, Path], runs: Mapping[str, Path], labels
     """The models to offer: the session's students (``paths``: role -> checkpoint, ``labels``:
     role -> label), the last role first (the fully distilled student, whose σ were trained, is
     shown first), then each run folder's best.pt (else last.pt)."""
-    from distilkit.viz.checkpoints import run_checkpoint
-
     choices = {labels.get(role, role): Path(p) for role, p in reversed(paths.items()) if role != "teacher"}
     for label, folder in runs.items():
         ckpt = run_checkpoint(folder)

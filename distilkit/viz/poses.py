@@ -17,9 +17,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from distilkit.experiments.figure_models import main_job_checkpoints
 from distilkit.files import atomic_file
 from distilkit.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
-from distilkit.viz.checkpoints import REPO, ensure_checkpoints, main_job_checkpoints
+from distilkit.viz.checkpoints import REPO, ensure_checkpoints
 from distilkit.viz.figures import SHORT_NAMES, resolve_path
 from distilkit.viz.skeleton import draw_box, draw_skeleton
 

@@ -13,9 +13,10 @@ from typing import Mapping, Sequence
 
 import torch
 
+from distilkit.experiments.figure_models import ROLES, main_job_checkpoints
 from distilkit.paths import repo_root
-from distilkit.viz.checkpoints import (ROLES, ensure_checkpoints, load_models, main_job_checkpoints,
-                                       published_checkpoints, published_note)
+from distilkit.publish import published_checkpoints, published_note
+from distilkit.viz.checkpoints import ensure_checkpoints, load_models
 from distilkit.viz.figures import resolve_path, save_png_pdf
 from distilkit.viz.samples import Crops, data_root_of, load_val_crops
 

@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/python -m ruff check distilkit notebooks tests bench
 	$(BIN)/python -m pytest -q -x --durations=15
 
 # flags for distilkit reproduce (or jupyter lab), e.g. make reproduce ARGS="--tables 4 --rows none all"

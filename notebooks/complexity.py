@@ -41,9 +41,6 @@ out_dir = None            # None: runs/<profile>/figures/complexity; results/ on
 threads = None
 
 # %%
-from pathlib import Path
-
-
 import matplotlib.pyplot as plt
 
 from distilkit.viz import ROLE_LABELS, resolve_path, save_png_pdf

@@ -43,9 +43,6 @@ out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ on
 threads = None
 
 # %%
-from pathlib import Path
-
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch

@@ -44,8 +44,6 @@ out_dir = "../runs/notebooks/predict"
 threads = None
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import skimage.data

@@ -53,9 +53,6 @@ out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ on
 threads = None
 
 # %%
-from pathlib import Path
-
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

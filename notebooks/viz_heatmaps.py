@@ -41,9 +41,6 @@ out_dir = None            # None: runs/<profile>/figures/<notebook>; results/ on
 threads = None
 
 # %%
-from pathlib import Path
-
-
 import matplotlib.pyplot as plt
 
 from distilkit.viz import ROLE_LABELS, keypoint_index

@@ -7,7 +7,6 @@ an all-occluded v-flag vector is indistinguishable from 0/1 flags.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 

@@ -18,6 +18,8 @@ from distilkit.outputs import PoseOutput
 RegLoss = Literal["smooth_l1", "l1"]
 ShMode = Literal["authors", "masked"]
 SH_MODES = ("authors", "masked")
+# The on/off fields of LossConfig, in the order ``switches()`` names them.
+SWITCHES = ("reg", "kt", "vt", "sh", "cs", "heatmap")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class LossConfig:
 
     def switches(self) -> str:
         """Compact label such as ``reg+kt+vt+sh+cs``; used in run names and CSVs."""
-        names = [n for n in ("reg", "kt", "vt", "sh", "cs", "heatmap") if getattr(self, n)]
+        names = [n for n in SWITCHES if getattr(self, n)]
         return "+".join(names) or "none"
 
 
@@ -62,7 +64,7 @@ def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1",
     """``"reg,kt,vt,sh,cs"`` (or ``switches()``' ``"reg+kt"``) -> LossConfig. Unknown names are
     an error, not ignored."""
     names = {t.strip() for t in text.replace("+", ",").split(",") if t.strip() and t.strip() != "none"}
-    known = {"reg", "kt", "vt", "sh", "cs", "heatmap"}
+    known = set(SWITCHES)
     unknown = names - known
     if unknown:
         raise ValueError(f"unknown loss switch(es) {sorted(unknown)}; known: {sorted(known)}")

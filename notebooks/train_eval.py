@@ -19,8 +19,10 @@
 # (`distilkit.experiments.collect_table`).
 #
 # The parameterized single run behind every row of Tables 4, 5 and 6. Under papermill the
-# table runners set the parameters below; opened in JupyterLab it trains with the defaults
-# (the `smoke` profile, seconds) and shows the learning curves and a few predictions.
+# table runners pass one parameter, `config_path`: the row's whole recipe, written by the grid
+# into the run folder's `config.json`; it overrides the readable parameters below (all but
+# `threads`). Opened in JupyterLab it trains with those parameters (the `smoke` profile,
+# seconds) and shows the learning curves and a few predictions.
 #
 # Teachers are ordinary runs with `losses = "heatmap"`; students use `reg` plus any of
 # `kt, vt, sh, cs` with a `teacher` checkpoint.
@@ -41,6 +43,7 @@ resume = True             # continue from out_dir/last.pt when it exists
 device = "auto"           # auto | cpu | cuda | cuda:N (the grid runner places rows one per GPU)
 teacher_store = None      # folder of teacher outputs shared with rows that see the same batches
 tensorboard = False       # also write TensorBoard scalars into out_dir (tensorboard --logdir ...)
+config_path = None        # a run's config.json: train exactly that config (the grid's runner sets it)
 
 # %%
 import json
@@ -49,7 +52,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from distilkit.engine import TrainConfig, fit
+from distilkit.engine import TrainConfig, fit, read_config
 from distilkit.losses import parse_loss_switches
 from distilkit.units import metrics_in_percent
 from distilkit.viz.curves import plot_learning_curves
@@ -57,11 +60,15 @@ from distilkit.viz.predictions import plot_predictions
 
 if threads:
     torch.set_num_threads(int(threads))
-config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
-                     losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
-                     seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
-                     resume=resume, device=device or "auto", teacher_store=teacher_store,
-                     tensorboard=bool(tensorboard))
+if config_path:
+    config = read_config(config_path)
+else:
+    config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
+                         losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
+                         seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
+                         resume=resume, device=device or "auto", teacher_store=teacher_store,
+                         tensorboard=bool(tensorboard))
+out_dir, seed = config.out_dir, config.seed
 print(config.model_name(), config.losses.switches(), "config", config.hash())
 
 # %%

@@ -192,6 +192,13 @@ def test_cli_teacher_to_distilled_student_end_to_end(tmp_path, smoke_root, smoke
     assert metrics["AP"] == pytest.approx(trained["AP"], abs=1e-6) and metrics["unit"] == "percent"
     stored = json.loads((tmp_path / "student" / "final_metrics.json").read_text())
     assert metrics["AP"] == pytest.approx(100 * stored["AP"], abs=1e-6)
+    # the run folder's record alone trains the same run again, to the same bits
+    again = subprocess.run(cmd + ["train", "--config", str(tmp_path / "student" / "config.json"),
+                                  "--no-progress", "--out", str(tmp_path / "again")],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert ((tmp_path / "again" / "final_metrics.json").read_bytes()
+            == (tmp_path / "student" / "final_metrics.json").read_bytes())
 
 
 @pytest.mark.slow

@@ -13,12 +13,14 @@ import nbformat
 import pandas as pd
 import pytest
 
+from distilkit.engine import read_config
 from distilkit.experiments import TABLES, table4_rows, table5_rows, table6_rows
 from distilkit.experiments.plan import plan_jobs
 from distilkit.experiments.records import COLUMNS, collect_table, run_row
 from distilkit.experiments.reproduce import run_tables
 from distilkit.experiments.runner import run_jobs
 from distilkit.engine.scalars import read_scalars
+from distilkit.losses import LossConfig
 
 
 def test_grids_lay_out_the_papers_rows():
@@ -127,7 +129,11 @@ def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
 
 
 @pytest.mark.notebook
-def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
+def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root, monkeypatch):
+    # a row's overrides reach the trainer through the run folder's config.json
+    weighted = {"losses": {"alpha_cs": 0.02}}
+    monkeypatch.setitem(TABLES, 4, lambda: [replace(s, overrides=weighted) if s.row == "CS" else s
+                                            for s in table4_rows()])
     kw = dict(profile="smoke", rows=["none", "CS", "all"], noise_seeds=1, jobs=2, runs_dir=tmp_path / "runs",
               results_dir=tmp_path / "results", data_root=str(smoke_root), progress=False)
     summary = run_tables([4], **kw, tensorboard=True)
@@ -141,18 +147,22 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root):
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
     teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
     assert teachers["row"].tolist() == ["HRNet-W48 (teacher)"]
-    # each row keeps its executed notebook as the record: run with that row's folder, no error
-    for run_dir in table["run_dir"]:
+    # each row keeps its executed notebook as the record: run from that row's config.json, no error
+    trained = {}
+    for row, run_dir in zip(table["row"], table["run_dir"]):
         nb = nbformat.read(Path(run_dir) / "train_eval.ipynb", as_version=4)
-        assert Path(nb.metadata.papermill.parameters["out_dir"]).resolve() == Path(run_dir).resolve()
+        assert nb.metadata.papermill.parameters["config_path"] == str(Path(run_dir) / "config.json")
         assert nb.metadata.papermill.exception is None
         scalars = read_scalars(run_dir)                     # --tensorboard passed on to each row
         assert [step for step, _ in scalars["loss/total"]] == pd.read_csv(Path(run_dir) / "metrics.csv")["epoch"].tolist()
         assert "val/AP (%)" in scalars
+        trained[row] = read_config(Path(run_dir) / "config.json")
+        assert Path(trained[row].out_dir).resolve() == Path(run_dir).resolve()
+    assert trained["CS"].losses == LossConfig(cs=True, alpha_cs=0.02)
+    assert trained["all"].losses == LossConfig(kt=True, vt=True, sh=True, cs=True)
     # the two rows distilled from one teacher at one seed shared its outputs; removed after them
     for row in ("CS", "all"):
-        nb = nbformat.read(Path(table.set_index("row").loc[row, "run_dir"]) / "train_eval.ipynb", as_version=4)
-        assert nb.metadata.papermill.parameters["teacher_store"] == str(tmp_path / "runs" / ".teacher_outputs")
+        assert trained[row].teacher_store == str(tmp_path / "runs" / ".teacher_outputs")
     assert not (tmp_path / "runs" / ".teacher_outputs").exists()
     before = (tmp_path / "results" / "table4.csv").read_text()
     again = run_tables([4], **kw)

@@ -4,11 +4,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from distilkit.cli_args import HelpFormatter, non_negative_int, positive_float, positive_int
+from distilkit.data.errors import DataError, UsageError
+from distilkit.engine.config import TrainConfig, read_config
+from distilkit.engine.trainer import NonFiniteLossError, fit
+from distilkit.losses import SH_MODES, SWITCHES, parse_loss_switches
 from distilkit.models.checkpoint import load_checkpoint
+from distilkit.models.presets import get_config
 from distilkit.profiles import PROFILES
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
@@ -37,6 +44,8 @@ TRAIN_EXAMPLES = """examples:
       --teacher results/models/teacher.pt --out runs/s       # distilled from the published teacher
   distilkit train --profile paper --model teacher-hrw48 --init-backbone hrnet_w48.pth \\
       --data-root /data/coco --out runs/paper/teacher                          # from ImageNet weights
+  distilkit train --config runs/cpu/distilpose-s-<hash>-s0/config.json --out runs/again
+                                        # a run folder's recipe again: the same config hash
 """
 EVAL_DESCRIPTION = """COCO keypoint metrics (AP, AP50, AP75, APM, APL, AR) of a checkpoint on a val set,
 printed as one JSON line in percent, as the paper writes them. The data defaults to the set the
@@ -60,21 +69,53 @@ def _one_writer(out_dir: str):
     return exclusive(Path(out_dir) / ".lock", wait=False)
 
 
-def _check_train_args(args: argparse.Namespace, config) -> None:
-    """The mistakes a train start can have, found before its folder is made."""
-    from distilkit.data.errors import DataError, UsageError
-    from distilkit.models.presets import get_config
+# Flags that name a TrainConfig field of the same name and change what is trained; with --config
+# each one given overrides the file's value.
+RECIPE_FLAGS = ("model", "profile", "teacher", "init_backbone", "seed", "epochs", "batch_size", "lr",
+                "data_root", "amp", "max_train_instances", "max_val_instances", "compile")
 
+
+def config_of(args: argparse.Namespace) -> TrainConfig:
+    """The config to train: a run's ``--config`` file, or ``--model``'s defaults, then each recipe
+    flag given; where and how it runs (out, resume, progress, workers, device, teacher store,
+    tensorboard) always from the command line."""
+    if args.config:
+        base = read_config(args.config)
+    elif args.model:
+        base = TrainConfig(out_dir=args.out, model=args.model,
+                           losses=parse_loss_switches(_default_losses(args.model)))
+    else:
+        raise UsageError("give --model (a preset or spec) or --config (a run's config.json)")
+    # flags whose default is SUPPRESS are absent unless given; the others are None unless given
+    recipe = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name, None) is not None}
+    if args.no_flip:
+        recipe["flip_test"] = False
+    if args.losses is not None:      # the switches from the flag, the weights from the file
+        try:
+            parsed = parse_loss_switches(args.losses)
+        except ValueError as err:
+            raise UsageError(f"--losses {args.losses!r}: {err}") from None
+        recipe["losses"] = {name: getattr(parsed, name) for name in SWITCHES}
+    for name in ("reg_loss", "sh_mode"):
+        if hasattr(args, name):
+            recipe.setdefault("losses", {})[name] = getattr(args, name)
+    return replace(base.with_overrides(recipe), out_dir=args.out, resume=args.resume,
+                   progress=not args.no_progress, workers=args.workers, device=args.device,
+                   teacher_store=args.teacher_store, tensorboard=args.tensorboard)
+
+
+def _check_train_config(config: TrainConfig) -> None:
+    """The mistakes a train start can have, found before its folder is made."""
     try:
         get_config(config.model_name())
     except (ValueError, TypeError) as err:
-        raise UsageError(f"--model {args.model!r}: {err}") from None
-    for flag, path in (("--teacher", args.teacher), ("--init-backbone", args.init_backbone)):
+        raise UsageError(f"--model {config.model!r}: {err}") from None
+    for flag, path in (("--teacher", config.teacher), ("--init-backbone", config.init_backbone)):
         if path is not None and not Path(path).is_file():
             raise DataError(path, f"no such file ({flag})")
-    if args.data_root is not None and not Path(args.data_root).expanduser().is_dir():
-        raise DataError(args.data_root, "not a folder (--data-root wants a COCO-layout folder)")
-    if args.tensorboard:
+    if config.data_root is not None and not Path(config.data_root).expanduser().is_dir():
+        raise DataError(config.data_root, "not a folder (--data-root wants a COCO-layout folder)")
+    if config.tensorboard:
         from importlib.util import find_spec
 
         from distilkit.engine.scalars import INSTALL_HINT
@@ -83,24 +124,12 @@ def _check_train_args(args: argparse.Namespace, config) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import shutil
-
-    from distilkit.data.errors import UsageError
-    from distilkit.engine import NonFiniteLossError, TrainConfig, fit
-    from distilkit.losses import parse_loss_switches
-
-    try:
-        losses = parse_loss_switches(args.losses, reg_loss=args.reg_loss, sh_mode=args.sh_mode)
-    except ValueError as err:
-        raise UsageError(f"--losses {args.losses!r}: {err}") from None
-    config = TrainConfig(
-        out_dir=args.out, model=args.model, profile=args.profile, losses=losses,
-        teacher=args.teacher, init_backbone=args.init_backbone, seed=args.seed, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, data_root=args.data_root, workers=args.workers, device=args.device,
-        amp=args.amp, flip_test=not args.no_flip, progress=not args.no_progress, resume=args.resume,
-        max_train_instances=args.max_train_instances, max_val_instances=args.max_val_instances,
-        compile=args.compile, teacher_store=args.teacher_store, tensorboard=args.tensorboard)
-    _check_train_args(args, config)
+    config = config_of(args)
+    if args.config:
+        recorded = json.loads(Path(args.config).read_text()).get("config_hash")
+        note = "" if recorded in (None, config.hash()) else f" (the file recorded {recorded})"
+        print(f"config {config.hash()} from {args.config}{note}", file=sys.stderr)
+    _check_train_config(config)
     out = Path(args.out)
     made_here = not out.exists()
     try:
@@ -155,9 +184,13 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a teacher, a plain student or a distilled student",
                               description=TRAIN_DESCRIPTION, formatter_class=HelpFormatter,
                               epilog=TRAIN_EXAMPLES)
-    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="run scale: smoke (seconds), cpu (the embedded set), paper (real COCO, 256x192)")
-    p.add_argument("--model", required=True,
+    p.add_argument("--config", metavar="RUN/config.json",
+                   help="train a run folder's recipe (its config.json) again: the same config hash; "
+                        "each recipe flag given below overrides the file's value")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=argparse.SUPPRESS,
+                   help="run scale: smoke (seconds), cpu (the embedded set), paper (real COCO, 256x192) "
+                        "(default: cpu)")
+    p.add_argument("--model",
                    help="preset, e.g. distilpose-s, teacher-hrw48, deeppose-r50; or a spec HEAD:timm/BACKBONE "
                         "with HEAD one of deeppose (GAP), deeppose-flatten, simplebaseline, distilpose, "
                         "tokenpose, e.g. deeppose-flatten:timm/resnet18 (the profile adds its size suffix; "
@@ -171,23 +204,27 @@ def add_cli(subparsers) -> None:
     p.add_argument("--losses",
                    help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers); default: heatmap "
                         "for teacher and simplebaseline models, reg (plain regression) for the others")
-    p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default="smooth_l1",
-                   help="the students' coordinate loss (the paper's smooth L1, or the L1 control)")
-    p.add_argument("--sh-mode", choices=("authors", "masked"), default="authors",
+    p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default=argparse.SUPPRESS,
+                   help="the students' coordinate loss (the paper's smooth L1, or the L1 control) "
+                        "(default: smooth_l1)")
+    p.add_argument("--sh-mode", choices=SH_MODES, default=argparse.SUPPRESS,
                    help="L_SH as the authors' code computes it (their weight broadcasts over the batch, "
-                        "so unlabelled keypoints still learn from the teacher) or masked per sample")
-    p.add_argument("--seed", type=int, default=0, help="run seed (weights, shuffling, augmentation)")
+                        "so unlabelled keypoints still learn from the teacher) or masked per sample "
+                        "(default: authors)")
+    p.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                   help="run seed (weights, shuffling, augmentation) (default: 0)")
     p.add_argument("--epochs", type=positive_int, help="override the profile's schedule (its decay scales along)")
     p.add_argument("--batch-size", type=positive_int, help="override the profile's batch size")
     p.add_argument("--lr", type=positive_float, help="override the profile's learning rate")
     p.add_argument("--data-root", help="COCO-layout folder; default: the profile's synthetic set")
     p.add_argument("--workers", type=non_negative_int, help="data loader processes; default: the profile's")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
-                   help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
+    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default=argparse.SUPPRESS,
+                   help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU "
+                        "(default: auto)")
     p.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: for GPU runs (on this CPU a cold compile costs "
+    p.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
+                   help="torch.compile the model (default: off): for GPU runs (on this CPU a cold compile costs "
                         "minutes per graph for about 1.1x, and changes the last bits)")
     p.add_argument("--teacher-store", metavar="DIR",
                    help="share the teacher's outputs through DIR with other runs that see the same "
@@ -202,13 +239,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--max-val-instances", type=positive_int, help="evaluate on the first N instances only")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.csv)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-
-    def run_train(args):
-        if args.losses is None:
-            args.losses = _default_losses(args.model)
-        return _train(args)
-
-    p.set_defaults(func=run_train, interrupted=_train_progress, resume_argv=_with_resume)
+    p.set_defaults(func=_train, interrupted=_train_progress, resume_argv=_with_resume)
 
     e = subparsers.add_parser("eval", help="COCO keypoint AP of a checkpoint, printed as JSON",
                               description=EVAL_DESCRIPTION, formatter_class=HelpFormatter,

@@ -5,9 +5,11 @@ import functools
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from distilkit.data.errors import DataError
+from distilkit.files import atomic_write_text
 from distilkit.losses import LossConfig
 from distilkit.profiles import Profile, Schedule, get_profile, with_epochs
 
@@ -71,7 +73,6 @@ class TrainConfig:
         if self.lr is not None:
             updates["lr"] = self.lr
         if updates:
-            from dataclasses import replace
             sched = replace(sched, **updates)
         return sched
 
@@ -89,6 +90,16 @@ class TrainConfig:
         data["losses"] = LossConfig(**data.get("losses", {}))
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def with_overrides(self, overrides: dict) -> "TrainConfig":
+        """This config with ``{field: value}`` on top; ``losses`` takes a partial dict of
+        LossConfig fields (``{"losses": {"alpha_sh": 0.5}}`` keeps the other terms as they are)."""
+        changes = dict(overrides)
+        _check_names(changes, TrainConfig, "TrainConfig field")
+        if isinstance(changes.get("losses"), dict):
+            _check_names(changes["losses"], LossConfig, "LossConfig field")
+            changes["losses"] = replace(self.losses, **changes["losses"])
+        return replace(self, **changes)
 
     def hash(self) -> str:
         """Identity of the experiment: what changes results, not where or how it is shown."""
@@ -192,6 +203,42 @@ def _without_unset_init(model_config: dict) -> dict:
     if isinstance(backbone, dict) and backbone.get("init_std", 0) is None:
         backbone.pop("init_std")
     return model_config
+
+
+def _check_names(given: dict, cls, what: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; known: {sorted(known)}")
+
+
+def write_config(config: TrainConfig, path: str | Path) -> None:
+    """A run's ``config.json``: the whole config, its hash and model name (readers show both
+    without rebuilding the config). The grid writes it before a run starts, the trainer again
+    as it starts; ``read_config`` gives back the same config."""
+    atomic_write_text(path, json.dumps({"model_name": config.model_name(), "config_hash": config.hash(),
+                                        "config": config.to_dict()}, indent=2))
+
+
+def read_config(path: str | Path) -> TrainConfig:
+    """The TrainConfig of a run's ``config.json`` (or of a file holding the config's dict alone).
+    A file that is not such a config is refused naming the file and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"not a readable run config ({err})") from None
+    config = data.get("config", data) if isinstance(data, dict) else None
+    if not isinstance(config, dict) or not isinstance(config.get("out_dir"), str):
+        raise DataError(path, "not a run config (expected a JSON object with a 'config' object "
+                              "holding a TrainConfig, as a run folder's config.json)")
+    try:
+        _check_names(config, TrainConfig, "TrainConfig field")
+        if not isinstance(config.get("losses", {}), dict):
+            raise ValueError("'losses' must be an object of LossConfig fields")
+        _check_names(config.get("losses", {}), LossConfig, "LossConfig field")
+        return TrainConfig.from_dict(config)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, str(err)) from None
 
 
 def _digest(d: dict) -> str:

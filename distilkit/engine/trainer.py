@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from distilkit.distill import FrozenTeacher, check_compatible, load_teacher
 from distilkit.engine.checkpoint import rng_state, set_rng_state, unwrap
-from distilkit.engine.config import TrainConfig
+from distilkit.engine.config import TrainConfig, write_config
 from distilkit.engine.data import RunData, build_run_data, resolve_data_root, training_data_kind
 from distilkit.engine.device import autocast_for, resolve_device, seed_everything
 from distilkit.engine.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
@@ -244,9 +244,7 @@ def _resume_or_start(run: _Run) -> None:
         run.metrics_csv.unlink()  # a fresh run in an old folder starts a fresh curve
     run.iteration = run.epoch * len(run.data.train_loader)
     if run.info.is_main:
-        atomic_write_text(run.out_dir / "config.json", json.dumps(
-            {"model_name": config.model_name(), "config_hash": config.hash(), "config": config.to_dict()},
-            indent=2))
+        write_config(config, run.out_dir / "config.json")
 
 
 # ----------------------------------------------------------------------------- one epoch

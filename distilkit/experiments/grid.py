@@ -39,6 +39,10 @@ class RunSpec:
     paper_AP: float | None = None
     student: str = ""              # Table 5 / 6 labels
     teacher_label: str = "none"
+    # TrainConfig field -> value on top of the row's config (loss weights, model_overrides,
+    # init_backbone, ...); "losses" takes a partial dict, e.g. {"losses": {"alpha_sh": 0.5}}.
+    # It reaches the trainer unchanged, through the run folder's config.json.
+    overrides: dict = field(default_factory=dict, hash=False)
 
     def columns(self) -> dict:
         """The switch columns of the results CSV."""

@@ -41,11 +41,24 @@ def unique_runs(jobs: list[Job]) -> list[Job]:
     return list(seen.values())
 
 
+# What the planner sets for every run itself; a row's overrides may not change them.
+PLANNED_FIELDS = ("out_dir", "seed", "profile", "data_root", "teacher", "teacher_store")
+
+
 def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
                 data_root: str | None, epochs: int | None, progress: bool = False) -> TrainConfig:
-    return TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
-                       teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
-                       data_root=data_root, progress=progress)
+    """The row's whole recipe: its model, losses and teacher, then its ``overrides``."""
+    planned = sorted(set(spec.overrides) & set(PLANNED_FIELDS))
+    if planned:
+        raise ValueError(f"table {spec.table} row {spec.row!r}: overrides may not set {planned} "
+                         "(the planner sets them for every run)")
+    config = TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
+                         teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
+                         data_root=data_root, progress=progress)
+    try:
+        return config.with_overrides(spec.overrides)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"table {spec.table} row {spec.row!r}: {err}") from None
 
 
 @dataclass(frozen=True)

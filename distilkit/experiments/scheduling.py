@@ -47,7 +47,7 @@ def start_order(ready: list[Job], *, running: Iterable[Job], waiting: Iterable[J
     being_written = {store_key(j) for j in running} - {None}
 
     def priority(job: Job) -> tuple:
-        is_teacher = bool(job.spec.losses.heatmap)
+        is_teacher = bool(job.config.losses.heatmap)
         behind_writer = store_key(job) in being_written
         return (not is_teacher, -dependents[job.run_dir] if is_teacher else 0, behind_writer,
                 -seconds(job))

@@ -1,0 +1,114 @@
+"""One recipe from the grid to the trainer: a row's overrides land in its TrainConfig, the run
+folder's config.json carries that config whole, and ``distilkit train --config`` trains it again."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from distilkit.cli import build_parser
+from distilkit.engine import TrainConfig, read_config, write_config
+from distilkit.engine.cli import config_of
+from distilkit.experiments import table4_rows
+from distilkit.experiments.plan import make_config
+from distilkit.losses import LossConfig
+
+
+def _row(name: str):
+    return next(s for s in table4_rows() if s.row == name)
+
+
+def _config(spec, **kw) -> TrainConfig:
+    return make_config(spec, seed=0, profile="smoke", run_dir=Path("run"),
+                       teacher_ckpt=Path("teachers/hrw48-x/best.pt"), data_root=None, epochs=None, **kw)
+
+
+@pytest.mark.parametrize("overrides, changed", [
+    ({"losses": {"alpha_cs": 0.02}}, {"losses": LossConfig(cs=True, alpha_cs=0.02)}),
+    ({"losses": {"sh": True}}, {"losses": LossConfig(cs=True, sh=True)}),
+    ({"init_backbone": "weights/hrnet_w48.pth", "lr": 1e-3},
+     {"init_backbone": "weights/hrnet_w48.pth", "lr": 1e-3}),
+    ({"model_overrides": {"num_keypoints": 17}}, {"model_overrides": {"num_keypoints": 17}}),
+])
+def test_a_rows_overrides_set_those_fields_and_leave_the_rest(overrides, changed):
+    plain = _config(_row("CS"))
+    config = _config(replace(_row("CS"), overrides=overrides))
+    assert config == replace(plain, **changed)
+    assert config.hash() != plain.hash()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": 3}, r"row 'CS': overrides may not set \['seed'\]"),
+    ({"out_dir": "x", "teacher": "y"}, r"may not set \['out_dir', 'teacher'\]"),
+    ({"alpha_cs": 0.02}, r"row 'CS': unknown TrainConfig field\(s\) \['alpha_cs'\]"),
+    ({"losses": {"alpha_xx": 1.0}}, r"row 'CS': unknown LossConfig field\(s\) \['alpha_xx'\]"),
+])
+def test_overrides_of_planned_or_unknown_fields_are_refused_naming_the_row(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(replace(_row("CS"), overrides=overrides))
+
+
+def test_the_config_file_gives_back_the_config_it_was_written_from(tmp_path):
+    config = replace(_config(replace(_row("all"), overrides={"losses": {"alpha_sh": 0.5}})),
+                     teacher_store="runs/.teacher_outputs", device="cuda:1")
+    write_config(config, tmp_path / "config.json")
+    assert read_config(tmp_path / "config.json") == config
+
+
+@pytest.mark.parametrize("text, wrong", [
+    ("{not json", "not a readable run config"),
+    ("[1, 2]", "not a run config"),
+    ('{"config": {"model": "distilpose-s"}}', "not a run config"),
+    ('{"config": {"out_dir": "r", "modle": "distilpose-s"}}', r"unknown TrainConfig field\(s\) \['modle'\]"),
+    ('{"config": {"out_dir": "r", "losses": {"kt": true, "beta": 2}}}', r"unknown LossConfig field\(s\) \['beta'\]"),
+    ('{"config": {"out_dir": "r", "losses": "reg"}}', "'losses' must be an object"),
+])
+def test_a_file_that_is_not_a_run_config_is_refused_naming_it(tmp_path, text, wrong):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=wrong) as err:
+        read_config(path)
+    assert str(path) in str(err.value)
+
+
+def _train_args(*argv: str):
+    return build_parser().parse_args(["train", *argv])
+
+
+def test_train_config_trains_the_files_recipe_where_the_command_line_says(tmp_path):
+    recorded = replace(_config(replace(_row("all"), overrides={"losses": {"alpha_sh": 0.5}})),
+                       teacher_store="runs/.teacher_outputs", device="cuda:1", resume=True)
+    write_config(recorded, tmp_path / "config.json")
+    again = config_of(_train_args("--config", str(tmp_path / "config.json"), "--out", "new"))
+    assert again.hash() == recorded.hash()
+    assert again == replace(recorded, out_dir="new", teacher_store=None, device="auto", resume=False,
+                            progress=True)
+
+
+@pytest.mark.parametrize("flags, changed", [
+    (["--epochs", "5"], {"epochs": 5}),
+    (["--seed", "2", "--profile", "cpu"], {"seed": 2, "profile": "cpu"}),
+    (["--losses", "reg,kt"], {"losses": LossConfig(kt=True, alpha_sh=0.5)}),   # the weights stay the file's
+    (["--reg-loss", "l1"], {"losses": LossConfig(kt=True, vt=True, sh=True, cs=True, alpha_sh=0.5,
+                                                 reg_loss="l1")}),
+    (["--no-flip", "--compile"], {"flip_test": False, "compile": True}),
+])
+def test_recipe_flags_given_beside_config_override_the_files_values(tmp_path, flags, changed):
+    recorded = replace(_config(replace(_row("all"), overrides={"losses": {"alpha_sh": 0.5}})), out_dir="new",
+                       progress=True)
+    write_config(recorded, tmp_path / "config.json")
+    again = config_of(_train_args("--config", str(tmp_path / "config.json"), "--out", "new", *flags))
+    assert again == replace(recorded, **changed)
+
+
+@pytest.mark.parametrize("model, losses", [("teacher-hrw48", LossConfig(reg=False, heatmap=True)),
+                                           ("distilpose-s", LossConfig())])
+def test_train_model_alone_keeps_the_defaults_it_always_had(model, losses):
+    config = config_of(_train_args("--model", model, "--out", "r"))
+    assert config == TrainConfig(out_dir="r", model=model, profile="cpu", losses=losses, seed=0)
+
+
+def test_train_needs_a_model_or_a_config():
+    with pytest.raises(ValueError, match="--model .* or --config"):
+        config_of(_train_args("--out", "r"))

@@ -2,12 +2,14 @@
 
 Every loss is a plain function of tensors; ``compute_losses`` picks the switched-on terms
 from a ``LossConfig`` and returns them weighted, as a ``dict[str, Tensor]`` whose sum is
-the training objective (Eq. 7).
+the training objective (Eq. 7). Each distillation term is one entry of ``DISTILL_TERMS`` (its
+switch, weight, the teacher outputs it reads, its results column); docs/ARCHITECTURE.md says
+how to add one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +20,12 @@ from distilkit.outputs import PoseOutput
 RegLoss = Literal["smooth_l1", "l1"]
 ShMode = Literal["authors", "masked"]
 SH_MODES = ("authors", "masked")
-# The on/off fields of LossConfig, in the order ``switches()`` names them.
-SWITCHES = ("reg", "kt", "vt", "sh", "cs", "heatmap")
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Which terms are on, and their weights (paper defaults: alpha1..alpha4)."""
+    """Which terms are on, and their weights (paper defaults: alpha1..alpha4). A distillation
+    term's switch and weight are fields here and an entry of ``DISTILL_TERMS``."""
 
     reg: bool = True                 # L_reg: task loss on coordinates (students)
     reg_loss: RegLoss = "smooth_l1"  # the paper's; "l1" is the control the paper lacks
@@ -47,11 +48,15 @@ class LossConfig:
 
     @property
     def distills(self) -> bool:
-        return self.kt or self.vt or self.sh or self.cs
+        return any(getattr(self, term.name) for term in DISTILL_TERMS)
 
     @property
     def uses_tokens(self) -> bool:
-        return self.kt or self.vt
+        return any(name in TOKEN_OUTPUTS for name in self.teacher_outputs())
+
+    def teacher_outputs(self) -> tuple[str, ...]:
+        """The teacher's PoseOutput fields the switched-on terms read."""
+        return _union(term.reads for term in DISTILL_TERMS if getattr(self, term.name))
 
     def switches(self) -> str:
         """Compact label such as ``reg+kt+vt+sh+cs``; used in run names and CSVs."""
@@ -59,18 +64,32 @@ class LossConfig:
         return "+".join(names) or "none"
 
 
+@dataclass(frozen=True)
+class LossTerm:
+    """One distillation term of Eq. 7, defined once: everything else (the ``--losses`` parser,
+    the grid's and the results CSV's columns, the teacher store's fields) reads it from here."""
+
+    name: str                   # its LossConfig switch, its --losses name, its key in the loss dict
+    weight: str                 # its LossConfig weight field
+    reads: tuple[str, ...]      # the teacher's PoseOutput fields it compares with
+    column: str                 # its on/off column in the grid and the results CSVs
+    # its unweighted value on one batch: (student output, batch, teacher output, LossConfig)
+    loss: Callable[[PoseOutput, dict, PoseOutput, LossConfig], torch.Tensor]
+
+
+def _union(groups) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for group in groups for name in group))
+
+
 def parse_loss_switches(text: str, *, reg_loss: RegLoss = "smooth_l1",
                         sh_mode: ShMode = "authors") -> LossConfig:
     """``"reg,kt,vt,sh,cs"`` (or ``switches()``' ``"reg+kt"``) -> LossConfig. Unknown names are
     an error, not ignored."""
     names = {t.strip() for t in text.replace("+", ",").split(",") if t.strip() and t.strip() != "none"}
-    known = set(SWITCHES)
-    unknown = names - known
+    unknown = names - set(SWITCHES)
     if unknown:
-        raise ValueError(f"unknown loss switch(es) {sorted(unknown)}; known: {sorted(known)}")
-    return LossConfig(reg="reg" in names, kt="kt" in names, vt="vt" in names, sh="sh" in names,
-                      cs="cs" in names, heatmap="heatmap" in names, reg_loss=reg_loss,
-                      sh_mode=sh_mode)
+        raise ValueError(f"unknown loss switch(es) {sorted(unknown)}; known: {sorted(SWITCHES)}")
+    return LossConfig(reg_loss=reg_loss, sh_mode=sh_mode, **{name: name in names for name in SWITCHES})
 
 
 def regression_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -198,16 +217,29 @@ def compute_losses(out: PoseOutput, batch: dict, config: LossConfig,
     if config.distills:
         if teacher is None:
             raise ValueError("distillation losses are switched on but no teacher output was given")
-        if config.kt:
-            terms["kt"] = config.alpha_kt * token_loss(out.kpt_tokens, teacher.kpt_tokens)
-        if config.vt:
-            terms["vt"] = config.alpha_vt * token_loss(out.vis_tokens, teacher.vis_tokens)
-        if config.sh:
-            terms["sh"] = config.alpha_sh * simulated_heatmap_loss(
-                out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"], mode=config.sh_mode)
-        if config.cs:
-            terms["cs"] = config.alpha_cs * confidence_loss(out.coords, out.scores, teacher.heatmaps,
-                                                            batch["coord_weights"])
+        for term in DISTILL_TERMS:
+            if getattr(config, term.name):
+                terms[term.name] = getattr(config, term.weight) * term.loss(out, batch, teacher, config)
     if not terms:
         raise ValueError("no loss term is switched on")
     return terms
+
+
+# Eq. 7's distillation terms, in its order (the order their weighted values are summed in).
+DISTILL_TERMS: tuple[LossTerm, ...] = (
+    LossTerm("kt", "alpha_kt", ("kpt_tokens",), "L_KT",
+             lambda out, batch, teacher, config: token_loss(out.kpt_tokens, teacher.kpt_tokens)),
+    LossTerm("vt", "alpha_vt", ("vis_tokens",), "L_VT",
+             lambda out, batch, teacher, config: token_loss(out.vis_tokens, teacher.vis_tokens)),
+    LossTerm("sh", "alpha_sh", ("heatmaps",), "L_SH",
+             lambda out, batch, teacher, config: simulated_heatmap_loss(
+                 out.coords, out.sigmas, teacher.heatmaps, batch["coord_weights"], mode=config.sh_mode)),
+    LossTerm("cs", "alpha_cs", ("heatmaps",), "L_CS",
+             lambda out, batch, teacher, config: confidence_loss(out.coords, out.scores, teacher.heatmaps,
+                                                                 batch["coord_weights"])),
+)
+# The on/off fields of LossConfig, in the order ``switches()`` names them.
+SWITCHES = ("reg", *(term.name for term in DISTILL_TERMS), "heatmap")
+# Every teacher output a distillation term may read (what a teacher-output store keeps).
+TEACHER_OUTPUTS = _union(term.reads for term in DISTILL_TERMS)
+TOKEN_OUTPUTS = ("kpt_tokens", "vis_tokens")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from distilkit.losses import TEACHER_OUTPUTS
 from distilkit.outputs import PoseOutput
 from distilkit.teacher_store_file import (
     EpochReader,
@@ -48,7 +49,7 @@ from distilkit.teacher_store_file import (
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("heatmaps", "kpt_tokens", "vis_tokens")      # what the distillation losses read
+FIELDS = TEACHER_OUTPUTS      # what the distillation losses read (losses.DISTILL_TERMS)
 EPOCH_FILE = "epoch_{:03d}.bin"
 # The paper grid's store would hold 63 GB an epoch (418,560 bytes per crop): the cap keeps a
 # store to what a disk beside the runs can spare; above it, rows run the teacher live.

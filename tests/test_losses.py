@@ -1,11 +1,12 @@
 """The five DistilPose losses and the teacher MSE, each against a hand computation."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from distilkit.codecs import simulated_heatmaps
-from distilkit.losses import (LossConfig, compute_losses, confidence_loss, gaussian_window_on_grid,
+from distilkit.losses import (DISTILL_TERMS, LossConfig, compute_losses, confidence_loss, gaussian_window_on_grid,
                               heatmap_mse_loss,
                               parse_loss_switches, regression_loss, simulated_heatmap_loss,
                               teacher_value_at, token_loss)
@@ -183,7 +184,7 @@ def test_compute_losses_weights_each_term(switches):
     student, teacher, batch = _fake_outputs()
     cfg = parse_loss_switches(switches)
     terms = compute_losses(student, batch, cfg, teacher)
-    assert set(terms) == set(switches.split(","))
+    assert list(terms) == switches.split(",")          # Eq. 7's order: the order they are summed in
     if "kt" in terms:
         assert terms["kt"].item() == pytest.approx(5e-4 * token_loss(student.kpt_tokens, teacher.kpt_tokens).item())
     if "cs" in terms:
@@ -202,6 +203,18 @@ def test_compute_losses_computes_l_sh_in_the_configured_mode(sh_mode):
                                       batch["coord_weights"], mode=sh_mode)
     assert terms["sh"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert LossConfig().sh_mode == "authors"
+
+
+@pytest.mark.parametrize("term", DISTILL_TERMS, ids=lambda term: term.name)
+def test_each_term_is_its_weight_times_its_loss_on_the_teacher_outputs_it_reads(term):
+    student, teacher, batch = _fake_outputs()
+    reads_only = PoseOutput(**{name: getattr(teacher, name) for name in term.reads})
+    cfg = replace(parse_loss_switches(term.name), **{term.weight: 0.25})
+    assert cfg == LossConfig(reg=False, **{term.name: True, term.weight: 0.25})
+    assert cfg.teacher_outputs() == term.reads
+    terms = compute_losses(student, batch, cfg, reads_only)
+    assert list(terms) == [term.name]
+    assert torch.equal(terms[term.name], 0.25 * term.loss(student, batch, teacher, cfg))
 
 
 def test_unknown_switch_and_missing_teacher_are_errors():

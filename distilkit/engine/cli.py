@@ -202,8 +202,9 @@ def add_cli(subparsers) -> None:
                         "resnet50 state dict, MMPose's hrnet_w48-8ef0771d.pth, or a trained teacher's "
                         "checkpoint (DistilPose-L takes its first three stages)")
     p.add_argument("--losses",
-                   help="comma list of reg,kt,vt,sh,cs (students) or heatmap (teachers); default: heatmap "
-                        "for teacher and simplebaseline models, reg (plain regression) for the others")
+                   help=f"comma list of {','.join(n for n in SWITCHES if n != 'heatmap')} (students) or "
+                        "heatmap (teachers); default: heatmap for teacher and simplebaseline models, reg "
+                        "(plain regression) for the others")
     p.add_argument("--reg-loss", choices=("smooth_l1", "l1"), default=argparse.SUPPRESS,
                    help="the students' coordinate loss (the paper's smooth L1, or the L1 control) "
                         "(default: smooth_l1)")

@@ -121,6 +121,7 @@ class TrainConfig:
             d.pop(key, None)
         if self.eval_dark() and not self.dark:
             d["dark"] = True            # the profile's choice; other rows keep their hashes
+        d["losses"] = _loss_identity(self.losses)
         if not self.losses.sh:
             d["losses"].pop("sh_mode")  # it changes nothing without L_SH: those rows keep their hashes
         if not d.get("compile"):
@@ -203,6 +204,19 @@ def _without_unset_init(model_config: dict) -> dict:
     if isinstance(backbone, dict) and backbone.get("init_std", 0) is None:
         backbone.pop("init_std")
     return model_config
+
+
+# The LossConfig fields always in the hash: those of RECIPE_VERSION 2, and sh_mode (whose
+# default changed what L_SH computes; _identity drops it where L_SH is off). A field added since
+# (a new term's switch and weight) enters it only when it differs from its default, so adding a
+# term to losses.DISTILL_TERMS leaves every existing run's hash, and folder, as it was.
+HASHED_LOSS_FIELDS = ("reg", "reg_loss", "smooth_l1_beta", "kt", "vt", "sh", "cs", "heatmap",
+                      "alpha_kt", "alpha_vt", "alpha_sh", "alpha_cs", "alpha_reg", "sh_mode")
+
+
+def _loss_identity(losses: LossConfig) -> dict:
+    return {f.name: getattr(losses, f.name) for f in fields(losses)
+            if f.name in HASHED_LOSS_FIELDS or getattr(losses, f.name) != f.default}
 
 
 def _check_names(given: dict, cls, what: str) -> None:

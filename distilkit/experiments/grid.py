@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from distilkit.losses import LossConfig
+from distilkit.losses import DISTILL_TERMS, LossConfig
 
-ALL_DISTILL = dict(kt=True, vt=True, sh=True, cs=True)
+# The paper's four distillation terms: its "all" rows switch on these, not every term the kit has.
+ALL_DISTILL = ("kt", "vt", "sh", "cs")
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,19 @@ class RunSpec:
     # It reaches the trainer unchanged, through the run folder's config.json.
     overrides: dict = field(default_factory=dict, hash=False)
 
-    def columns(self) -> dict:
-        """The switch columns of the results CSV."""
+    def columns(self, losses: LossConfig | None = None) -> dict:
+        """The row's columns of the results CSV, with the switches of the ``losses`` it trained
+        (its config's, which the overrides may change; default: the row's own)."""
+        losses = losses or self.losses
         return {"table": self.table, "row": self.row, "student": self.student or self.model,
                 "teacher": self.teacher_label, "model": self.model,
-                "L_CS": self.losses.cs, "L_SH": self.losses.sh, "L_KT": self.losses.kt,
-                "L_VT": self.losses.vt, "reg_loss": self.losses.reg_loss}
+                **{term.column: getattr(losses, term.name) for term in DISTILL_TERMS},
+                "reg_loss": losses.reg_loss}
 
 
-def _student(row: str, *, cs=False, sh=False, kt=False, vt=False, paper=None,
-             reg_loss="smooth_l1", table=4) -> RunSpec:
-    losses = LossConfig(cs=cs, sh=sh, kt=kt, vt=vt, reg_loss=reg_loss)
+def _student(row: str, *terms: str, paper=None, reg_loss="smooth_l1", table=4) -> RunSpec:
+    """A DistilPose-S row distilled from HRNet-W48 with ``terms`` (DISTILL_TERMS names)."""
+    losses = LossConfig(reg_loss=reg_loss, **{name: True for name in terms})
     teacher = "hrw48" if losses.distills else None
     return RunSpec(table=table, row=row, model="distilpose-s", losses=losses, teacher=teacher,
                    paper_AP=paper, student="stemnet",
@@ -65,16 +68,16 @@ def table4_rows() -> list[RunSpec]:
     """Table 4: which distillation losses (DistilPose-S student, HRNet-W48 teacher)."""
     rows = [
         _student("none", paper=56.0),
-        _student("CS", cs=True, paper=63.2),
-        _student("SH", sh=True, paper=56.4),
-        _student("CS+SH", cs=True, sh=True, paper=64.1),
-        _student("KT", kt=True, paper=67.1),
-        _student("VT", vt=True, paper=61.7),
-        _student("KT+VT", kt=True, vt=True, paper=67.5),
-        _student("all", paper=71.6, **ALL_DISTILL),
+        _student("CS", "cs", paper=63.2),
+        _student("SH", "sh", paper=56.4),
+        _student("CS+SH", "cs", "sh", paper=64.1),
+        _student("KT", "kt", paper=67.1),
+        _student("VT", "vt", paper=61.7),
+        _student("KT+VT", "kt", "vt", paper=67.5),
+        _student("all", *ALL_DISTILL, paper=71.6),
         # The control the paper lacks: a plain L1 regression loss, without and with distillation.
         _student("none (L1)", reg_loss="l1"),
-        _student("all (L1)", reg_loss="l1", **ALL_DISTILL),
+        _student("all (L1)", *ALL_DISTILL, reg_loss="l1"),
     ]
     return rows
 
@@ -87,7 +90,7 @@ def table5_rows() -> list[RunSpec]:
     rows = []
     for student, model in (("stemnet", "distilpose-s"), ("HRNet-W48-s3", "distilpose-l")):
         for teacher in (None, "stemnet", "hrw48"):
-            losses = LossConfig(**ALL_DISTILL) if teacher else LossConfig()
+            losses = LossConfig(**dict.fromkeys(ALL_DISTILL, True)) if teacher else LossConfig()
             label = TEACHERS[teacher].label if teacher else "none"
             rows.append(RunSpec(table=5, row=f"{student} / {label}", model=model, losses=losses,
                                 teacher=teacher, paper_AP=paper[(student, teacher)],

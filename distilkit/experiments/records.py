@@ -18,6 +18,7 @@ import pandas as pd
 from distilkit.experiments.grid import TABLES, TEACHERS, teacher_run, teachers_needed
 from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
 from distilkit.files import atomic_write_text
+from distilkit.losses import DISTILL_TERMS
 from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
 from distilkit.units import UNIT_COLUMN, frame_in_percent
@@ -25,7 +26,7 @@ from distilkit.units import UNIT_COLUMN, frame_in_percent
 METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 DIAGNOSTICS = ("err_px", "PCK10", "score_auc", "kpt_score", "AP_dark")
 # The exported CSVs' columns, in order.
-COLUMNS = ("table", "row", "student", "teacher", "model", "L_CS", "L_SH", "L_KT", "L_VT", "reg_loss",
+COLUMNS = ("table", "row", "student", "teacher", "model", *(term.column for term in DISTILL_TERMS), "reg_loss",
            "seed", *METRICS, "paper_AP", "wall_s", "git_commit", "config_hash", "profile", "device",
            "torch_version", "timestamp", "host", "epochs", "run_dir", "error", *DIAGNOSTICS, UNIT_COLUMN)
 ERROR_FILE = "error.txt"
@@ -64,7 +65,7 @@ def run_row(job: Job, run_dir: Path, seed: int, repo: Path | None = None) -> dic
         return None
     record = read_run_record(run_dir) or {}
     metrics = metrics or {}
-    row = {**job.spec.columns(), "seed": seed, **{k: metrics.get(k, "") for k in METRICS},
+    row = {**job.spec.columns(job.config.losses), "seed": seed, **{k: metrics.get(k, "") for k in METRICS},
            "paper_AP": job.spec.paper_AP if job.spec.paper_AP is not None else "",
            "wall_s": record.get("wall_s", ""), "config_hash": job.config.hash(),
            "profile": job.config.profile, "epochs": job.config.schedule().epochs,

@@ -32,27 +32,29 @@ def _phi(x: float) -> float:
 
 def test_paper_students_draw_scale_and_rotation_as_hrnet_mmpose_0x():
     cfg = PAPER.augment
-    assert (cfg.rotation, cfg.scale_factor, cfg.rot_prob, cfg.half_body_prob, cfg.flip_prob) == (
-        45.0, 0.35, 0.6, 0.3, 0.5)
+    assert cfg.hrnet_draws
     rng = np.random.default_rng(0)
     draws = np.array([sample_scale_rotation(rng, cfg) for _ in range(N_DRAWS)])
     scale, rot = draws[:, 0], draws[:, 1]
-    # scale: clip(N * 0.35 + 1, 0.65, 1.35): P(|N| > 1) = 0.317 of draws sit on the bounds
-    assert scale.min() == pytest.approx(0.65) and scale.max() == pytest.approx(1.35)
-    assert np.mean(np.isclose(scale, 1.35)) == pytest.approx(1 - _phi(1), abs=0.005)
-    assert np.mean(np.isclose(scale, 0.65)) == pytest.approx(1 - _phi(1), abs=0.005)
-    # rotation: 0 with p 0.4, else clip(N * 45, -90, 90): 4.6 % of those on the bounds
+    # scale: clip(N * s + 1, 1 - s, 1 + s): P(|N| > 1) = 0.317 of draws sit on the bounds
+    low, high = 1 - cfg.scale_factor, 1 + cfg.scale_factor
+    assert scale.min() == pytest.approx(low) and scale.max() == pytest.approx(high)
+    assert np.mean(np.isclose(scale, high)) == pytest.approx(1 - _phi(1), abs=0.005)
+    assert np.mean(np.isclose(scale, low)) == pytest.approx(1 - _phi(1), abs=0.005)
+    # rotation: 0 with p 1 - rot_prob, else clip(N * r, -2r, 2r): 4.6 % of those on the bounds
     rotated = rot[rot != 0]
-    assert len(rotated) / N_DRAWS == pytest.approx(0.6, abs=0.01)
-    assert rotated.min() == pytest.approx(-90) and rotated.max() == pytest.approx(90)
-    assert np.mean(np.abs(rotated) == 90) == pytest.approx(2 * (1 - _phi(2)), abs=0.004)
-    inside = rotated[np.abs(rotated) < 90]
+    bound = 2 * cfg.rotation
+    assert len(rotated) / N_DRAWS == pytest.approx(cfg.rot_prob, abs=0.01)
+    assert rotated.min() == pytest.approx(-bound) and rotated.max() == pytest.approx(bound)
+    assert np.mean(np.abs(rotated) == bound) == pytest.approx(2 * (1 - _phi(2)), abs=0.004)
+    inside = rotated[np.abs(rotated) < bound]
     assert np.mean(inside) == pytest.approx(0, abs=0.5)
     # a normal clipped at 2 sigma: E[min(N^2, 4)] = (2 Phi(2) - 1) - 4 phi(2) + 4 (2 - 2 Phi(2))
     pdf2 = math.exp(-2) / math.sqrt(2 * math.pi)
     clipped_var = (2 * _phi(2) - 1) - 4 * pdf2 + 4 * 2 * (1 - _phi(2))
-    assert np.std(rotated) == pytest.approx(45 * math.sqrt(clipped_var), rel=0.01)
-    assert np.mean(np.abs(inside) < 45) == pytest.approx((2 * _phi(1) - 1) / (2 * _phi(2) - 1), abs=0.01)
+    assert np.std(rotated) == pytest.approx(cfg.rotation * math.sqrt(clipped_var), rel=0.01)
+    assert np.mean(np.abs(inside) < cfg.rotation) == pytest.approx(
+        (2 * _phi(1) - 1) / (2 * _phi(2) - 1), abs=0.01)
 
 
 def test_the_kit_draws_stay_truncated_normals_for_the_cpu_profile():
@@ -91,10 +93,6 @@ def test_paper_half_body_follows_mmpose_0x(upper, lower, half_rate, upper_share)
         share = np.mean([np.isclose(d.center[1], upper_center_y) for d in half])
         assert share == pytest.approx(upper_share, abs=0.015)
     assert np.mean([d.flip for d in draws]) == pytest.approx(0.5, abs=0.015)
-
-
-def test_paper_profile_evaluates_every_10_epochs():
-    assert PAPER.eval_every == 10
 
 
 TEACHER, STUDENT = LossConfig(reg=False, heatmap=True), LossConfig(kt=True, vt=True, sh=True, cs=True)

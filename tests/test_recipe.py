@@ -2,17 +2,20 @@
 folder's config.json carries that config whole, and ``distilkit train --config`` trains it again."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, make_dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from distilkit.cli import build_parser
 from distilkit.engine import TrainConfig, read_config, write_config
 from distilkit.engine.cli import config_of
 from distilkit.experiments import table4_rows
-from distilkit.experiments.plan import make_config
+from distilkit.experiments.plan import make_config, plan_jobs
 from distilkit.losses import LossConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _row(name: str):
@@ -112,3 +115,39 @@ def test_train_model_alone_keeps_the_defaults_it_always_had(model, losses):
 def test_train_needs_a_model_or_a_config():
     with pytest.raises(ValueError, match="--model .* or --config"):
         config_of(_train_args("--out", "r"))
+
+
+# Two smoke-profile hashes, pinned: a change that moves them (and every run folder's name with
+# them) is a decision made in its commit, never an accident of a refactor.
+PINNED_SMOKE_HASHES = {"HRNet-W48 (teacher)": "e97182061021", "all": "e0e3c2cdccb0"}
+
+
+def test_a_teacher_and_a_distilled_students_smoke_hashes_are_pinned():
+    teachers, rows = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=Path("runs"))
+    planned = {job.spec.row: job.config.hash() for job in teachers + rows}
+    assert {row: planned[row] for row in PINNED_SMOKE_HASHES} == PINNED_SMOKE_HASHES
+
+
+def test_every_cpu_plan_hash_names_rows_of_the_committed_results():
+    """The committed reference stays the cpu plan's: a change of hashes updates this test and
+    names the rows in its commit (results/README.md says how the CSVs were made)."""
+    committed = set()
+    for path in [*sorted((REPO / "results").glob("table*.csv")), REPO / "results" / "teachers.csv"]:
+        committed |= set(pd.read_csv(path, dtype=str)["config_hash"])
+    teachers, rows = plan_jobs([4, 5, 6], profile="cpu", seeds=[0], runs_dir=Path("runs"))
+    missing = {(job.spec.table, job.spec.row): job.config.hash() for job in teachers + rows
+               if job.config.hash() not in committed}
+    assert missing == {}
+
+
+def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():
+    """Adding a term to losses.DISTILL_TERMS adds LossConfig fields; runs that leave them off
+    keep their folders."""
+    extended = make_dataclass("Extended", [("xx", bool, False), ("alpha_xx", float, 0.1)],
+                              bases=(LossConfig,), frozen=True)
+    for losses in (LossConfig(), LossConfig(kt=True, cs=True, alpha_cs=0.02)):
+        now = TrainConfig(out_dir="r", profile="smoke", losses=losses)
+        with_field = replace(now, losses=extended(**asdict(losses)))
+        assert with_field.hash() == now.hash()
+        assert replace(with_field, losses=replace(with_field.losses, xx=True)).hash() != now.hash()
+        assert replace(with_field, losses=replace(with_field.losses, alpha_xx=0.2)).hash() != now.hash()

@@ -11,6 +11,7 @@ import pytest
 from distilkit.cli import build_parser
 from distilkit.engine import TrainConfig, read_config, write_config
 from distilkit.engine.cli import config_of
+from distilkit.engine.config import _digest
 from distilkit.experiments import table4_rows
 from distilkit.experiments.plan import make_config, plan_jobs
 from distilkit.losses import LossConfig
@@ -96,6 +97,8 @@ def test_train_config_trains_the_files_recipe_where_the_command_line_says(tmp_pa
     (["--reg-loss", "l1"], {"losses": LossConfig(kt=True, vt=True, sh=True, cs=True, alpha_sh=0.5,
                                                  reg_loss="l1")}),
     (["--no-flip", "--compile"], {"flip_test": False, "compile": True}),
+    (["--sh-mode", "masked"], {"losses": LossConfig(kt=True, vt=True, sh=True, cs=True, alpha_sh=0.5,
+                                                    sh_mode="masked")}),
 ])
 def test_recipe_flags_given_beside_config_override_the_files_values(tmp_path, flags, changed):
     recorded = replace(_config(replace(_row("all"), overrides={"losses": {"alpha_sh": 0.5}})), out_dir="new",
@@ -119,7 +122,7 @@ def test_train_needs_a_model_or_a_config():
 
 # Two smoke-profile hashes, pinned: a change that moves them (and every run folder's name with
 # them) is a decision made in its commit, never an accident of a refactor.
-PINNED_SMOKE_HASHES = {"HRNet-W48 (teacher)": "e97182061021", "all": "e0e3c2cdccb0"}
+PINNED_SMOKE_HASHES = {"HRNet-W48 (teacher)": "e97182061021", "all": "03aa8ce7ffc9"}   # all: sh_mode (#33)
 
 
 def test_a_teacher_and_a_distilled_students_smoke_hashes_are_pinned():
@@ -128,16 +131,26 @@ def test_a_teacher_and_a_distilled_students_smoke_hashes_are_pinned():
     assert {row: planned[row] for row in PINNED_SMOKE_HASHES} == PINNED_SMOKE_HASHES
 
 
+# Rows whose cpu hash moved since the committed reference, and the change that moved them:
+# 7529c57 (#33) computes L_SH as the authors' code does, and sh_mode enters the hash with L_SH on.
+MOVED_BY_SH_MODE = {"SH", "CS+SH", "all", "all (L1)", "stemnet / stemnet", "stemnet / HRNet-W48",
+                    "HRNet-W48-s3 / stemnet", "HRNet-W48-s3 / HRNet-W48", "DeepPose + Simulated Heatmaps"}
+
+
 def test_every_cpu_plan_hash_names_rows_of_the_committed_results():
-    """The committed reference stays the cpu plan's: a change of hashes updates this test and
-    names the rows in its commit (results/README.md says how the CSVs were made)."""
+    """The committed reference stays the cpu plan's, but for the rows a named change moved (a
+    change of hashes updates this test and names the rows in its commit)."""
     committed = set()
     for path in [*sorted((REPO / "results").glob("table*.csv")), REPO / "results" / "teachers.csv"]:
         committed |= set(pd.read_csv(path, dtype=str)["config_hash"])
     teachers, rows = plan_jobs([4, 5, 6], profile="cpu", seeds=[0], runs_dir=Path("runs"))
-    missing = {(job.spec.table, job.spec.row): job.config.hash() for job in teachers + rows
-               if job.config.hash() not in committed}
-    assert missing == {}
+    moved = {job.spec.row for job in teachers + rows if job.config.hash() not in committed}
+    assert moved == MOVED_BY_SH_MODE
+    for job in teachers + rows:
+        if job.spec.row in moved:       # the same recipe but for sh_mode
+            identity = job.config._identity()
+            del identity["losses"]["sh_mode"]
+            assert _digest(identity) in committed, job.spec.row
 
 
 def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():

@@ -71,6 +71,9 @@ CASES = {
     "train: epochs not a number": Mistake([*TRAIN, "--model", "distilpose-s", "--epochs", "ten"], "--epochs"),
     "train: unknown profile": Mistake(["train", "--profile", "gpu", "--model", "distilpose-s", "--out", "{tmp}/run"],
                                       "--profile"),
+    "train: neither model nor config": Mistake(TRAIN, "--config"),
+    "train: config not a run config": Mistake(["train", "--config", "{tmp}/file", "--out", "{tmp}/run"],
+                                              "{tmp}/file", setup="regular file"),
     "train: out under a regular file": Mistake(["train", "--profile", "smoke", "--model", "distilpose-s",
                                                 "--out", "{tmp}/file/run"], "{tmp}/file", setup="regular file"),
     # eval

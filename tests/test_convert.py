@@ -89,6 +89,29 @@ def test_a_file_with_keys_of_another_model_is_refused_naming_them(tmp_path):
         convert_authors_checkpoint(path, "distilpose-s-smoke")
 
 
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")], ids=["NaN", "inf"])
+def test_non_finite_weights_convert_with_one_warning_naming_file_and_tensors(tmp_path, caplog, poison):
+    _, path = _authors_file(tmp_path, "distilpose-s-smoke")
+    state = torch.load(path, weights_only=False)
+    bad = ["backbone.conv1.weight", "keypoint_head.tokenhead.keypoint_token"]
+    for key in bad:
+        state["state_dict"][key] = torch.full_like(state["state_dict"][key], poison)
+    torch.save(state, path)
+    with caplog.at_level("WARNING", logger="distilkit.convert"):
+        ckpt = convert_authors_checkpoint(path, "distilpose-s-smoke")
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and str(path) in warnings[0] and all(k in warnings[0] for k in bad), warnings
+    converted = ckpt["state_dict"]["encoder.keypoint_tokens"]                    # converted as it is
+    assert not torch.isfinite(converted).any()
+
+
+def test_finite_weights_convert_without_a_warning(tmp_path, caplog):
+    _, path = _authors_file(tmp_path, "distilpose-s-smoke")
+    with caplog.at_level("WARNING", logger="distilkit.convert"):
+        convert_authors_checkpoint(path, "distilpose-s-smoke")
+    assert caplog.records == []
+
+
 class _NotPlainData:
     pass
 

@@ -223,3 +223,15 @@ def test_an_interrupted_reproduce_says_how_many_runs_finished_and_how_to_resume(
     assert err[0] == (f"interrupted (Ctrl-C): 0 of 3 runs finished and kept in {tmp_path} (skipped when it runs "
                       "again; runs in flight continue from their last.pt); resume with: distilkit "
                       + " ".join(argv))
+
+
+def test_an_unknown_row_is_refused_before_the_data_stage(tmp_path, capsys, monkeypatch):
+    from distilkit.data import synthetic
+
+    staged = []
+    monkeypatch.setattr(synthetic, "ensure_synthetic", lambda *a, **k: staged.append(a))
+    code = cli_main(["reproduce", "--profile", "smoke", "--runs-dir", str(tmp_path / "runs"),
+                     "--rows", "nonee", "--no-progress"])
+    assert code == 2 and "nonee" in capsys.readouterr().err
+    assert staged == []
+    assert not (tmp_path / "runs").exists()

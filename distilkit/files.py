@@ -173,9 +173,20 @@ def load_weights_only(path: str | Path, map_location: str | torch.device = "cpu"
                 f"checkpoint {path} asks for the Python global(s) {names}, which a checkpoint may "
                 "not contain; it was refused and none of its code was run (only tensors, numbers, "
                 "strings and plain containers load)") from None
-        raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+        raise CheckpointReadError(f"checkpoint {path} cannot be read: not a PyTorch file, or a damaged "
+                                  f"one ({_reason(err)})") from None
     except Exception as err:  # truncated or foreign file
-        raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+        raise CheckpointReadError(f"checkpoint {path} cannot be read: not a PyTorch file, or a damaged "
+                                  f"one ({_reason(err)})") from None
+
+
+def _reason(err: BaseException) -> str:
+    """The cause in torch's message, one line: not its advice to load the file unsafely."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0][:200] if lines else 'the file ends early'}"
 
 
 def _global_from_message(message: str) -> str:

@@ -54,7 +54,8 @@ def paper_plan_lines(runs: list[Job], decisions: list[StoreDecision], *, in_flig
                      f"{teacher_model(job) or '-':<20} {cost.gpu_hours:>7.0f}  {store:>8}  {_status(job)}")
     finished = sum(is_finished(j) for j in runs)
     lines.append(f"{finished} of {len(runs)} runs done; {total:,.0f} GPU-hours in all, {left:,.0f} left "
-                 f"(~{left / max(1, in_flight) / 24:.1f} days at {in_flight} GPUs, one row per GPU)")
+                 f"(~{left / max(1, in_flight) / 24:.1f} days with {in_flight} rows at a time, one GPU each "
+                 "(--jobs); a lower bound: rows wait for the teachers they distil from or start from)")
     if "FLOPs" in sources:
         lines.append(f"GPU-hours from FLOPs at an assumed {ASSUMED_TFLOPS:g} TFLOP/s sustained fp32 per GPU "
                      f"(no measured fp32 row in results/{GPU_CHECK_CSV}; bench/gpu_check.sh --precision fp32 "

@@ -52,11 +52,12 @@ def rehearsal_jobs(runs: list[Job], *, runs_dir: Path, data_root: str) -> list[J
 
 def rehearse(*, profile: str = "paper", start: Start = Start(), data_root: str | None = None,
              runs_dir: str | Path | None = None, tables: list[int] = (4, 5, 6), rows: list[str] | None = None,
-             log=print) -> int:
+             log=None) -> int:
     """Rehearse every unique row of ``tables`` (``rows``: only those and what they wait for);
     0 when every row passed, 1 otherwise."""
     from distilkit.experiments.reproduce import plan_runs
 
+    log = log or (lambda line: print(line, flush=True))     # each row's line as it ends
     t0 = time.perf_counter()
     runs_dir = Path(runs_dir or paths.runs_dir(profile) / "rehearsal").resolve()
     shutil.rmtree(runs_dir, ignore_errors=True)       # a rehearsal starts clean: nothing reused

@@ -152,3 +152,13 @@ def test_the_rehearsal_checks_every_loss_term_of_a_row():
     assert _fault(job, ok) is None
     assert "expected" in _fault(job, {**ok, "terms": {"reg": 1.0}})
     assert "best.pt" in _fault(job, {**ok, "checkpoints": ["last.pt"]})
+
+
+def test_a_rows_start_travels_in_its_overrides_to_the_run_folders_config(pretrained, tmp_path):
+    from distilkit.engine.config import read_config, write_config
+
+    jobs = _paper(Start(pretrained=pretrained), tables=(5,))
+    l_row = next(j for j in jobs if j.spec.row == "HRNet-W48-s3 / none")
+    assert l_row.spec.overrides["init_backbone"] == l_row.config.init_backbone
+    write_config(l_row.config, tmp_path / "config.json")      # what the runner hands the notebook
+    assert read_config(tmp_path / "config.json").init_backbone == l_row.config.init_backbone

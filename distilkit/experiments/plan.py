@@ -69,12 +69,15 @@ class Start:
     pretrained: Path | None = None
     scratch: bool = False
 
-    def apply(self, config: TrainConfig, model: str, teacher_dirs: dict[str, Path]) -> TrainConfig:
-        if self.scratch:
-            return config
-        source = init_source(model, profile=config.profile, pretrained=self.pretrained,
-                             teacher_dirs=teacher_dirs)
-        return config if source.kind == "scratch" else replace(config, init_backbone=str(source.path))
+    def apply(self, spec: RunSpec, profile: str, teacher_dirs: dict[str, Path]) -> RunSpec:
+        """``spec`` with its start in its overrides (``init_backbone``), which carry it whole to
+        the trainer; a row that sets its own ``init_backbone`` keeps it."""
+        if self.scratch or "init_backbone" in spec.overrides:
+            return spec
+        source = init_source(spec.model, profile=profile, pretrained=self.pretrained, teacher_dirs=teacher_dirs)
+        if source.kind == "scratch":
+            return spec
+        return replace(spec, overrides={**spec.overrides, "init_backbone": str(source.path)})
 
     def teachers_for(self, tables: list[int], profile: str) -> list[str]:
         """The teachers whose trained runs rows start from (DistilPose-L: the HRNet-W48 teacher)."""
@@ -88,9 +91,9 @@ def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: s
     """One job per teacher key; the folder carries the config hash (out_dir is not in it)."""
     jobs = []
     for key in keys:
-        spec = teacher_run(key)
-        cfg = start.apply(make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
-                                      data_root=data_root, epochs=None), spec.model, {})
+        spec = start.apply(teacher_run(key), profile, {})
+        cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
+                          data_root=data_root, epochs=None)
         run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
         jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))
     return jobs
@@ -126,13 +129,16 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
 
     def config_of(spec: RunSpec, seed: int) -> TrainConfig:
         ckpt = by_key[spec.teacher] / "best.pt" if spec.teacher else None
-        return start.apply(make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
-                                       data_root=data_root, epochs=epochs), spec.model, by_key)
+        return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
+                           data_root=data_root, epochs=epochs)
 
-    rows = [(spec, config_of(spec, 0).hash()) for table in tables for spec in TABLES[table]()]
+    def started(spec: RunSpec) -> RunSpec:
+        return start.apply(spec, profile, by_key)
+
+    rows = [(spec, config_of(spec, 0).hash()) for table in tables for spec in map(started, TABLES[table]())]
     extra_by_hash: dict[str, set[int]] = {digest: set() for _, digest in rows}
     for (table, row), extra in (extra_seeds or {}).items():  # its table may not be run now
-        for spec in TABLES[table]():
+        for spec in map(started, TABLES[table]()):
             if spec.row == row and (spec.teacher is None or spec.teacher in by_key):
                 extra_by_hash.setdefault(config_of(spec, 0).hash(), set()).update(extra)
     jobs = []

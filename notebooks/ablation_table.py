@@ -16,7 +16,8 @@
 #
 # - **Table 4**, which distillation losses: DistilPose-S (StemNet) student, HRNet-W48-analog
 #   teacher; the 8 combinations of L_CS, L_SH, L_KT, L_VT, plus the L1-loss control rows the
-#   paper lacks, and extra seeds for the extremes.
+#   paper lacks, `all (masked L_SH)` (all four losses with L_SH masked per sample instead of the
+#   authors' broadcast weights), and extra seeds for the extremes.
 # - **Table 5**, student capacity × teacher capacity, all four losses.
 # - **Table 6**, DeepPose (ResNet) without and with Simulated Heatmaps from SimpleBaseline.
 #

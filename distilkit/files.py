@@ -80,14 +80,21 @@ def write_target(path: str | Path) -> Path:
     return target
 
 
+def check_folder_path(folder: str | Path, what: str | None = None) -> None:
+    """CheckpointWriteError naming the first of ``folder`` and its parents that exists and is
+    not a folder (a path under a regular file can never be made)."""
+    folder = Path(folder)
+    for place in (folder, *folder.parents):
+        if place.exists() or place.is_symlink():
+            if not place.is_dir():
+                raise CheckpointWriteError(errno.ENOTDIR, f"cannot write {what or folder}: {place} is "
+                                                          "not a folder")
+            return
+
+
 def _make_parent(path: Path) -> None:
     """``path``'s folder, made when missing; a regular file in the way is one error naming it."""
-    for folder in (path.parent, *path.parent.parents):
-        if folder.exists() or folder.is_symlink():
-            if not folder.is_dir():
-                raise CheckpointWriteError(errno.ENOTDIR, f"cannot write {path}: {folder} is not a "
-                                                          "folder")
-            break
+    check_folder_path(path.parent, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
 
 

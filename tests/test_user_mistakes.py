@@ -122,6 +122,11 @@ CASES = {
     "convert: unknown model": Mistake(["convert", "--from", "distilpose-mmpose", "{tmp}/authors.pth",
                                        "--model", "distilpose-x", "--out", "{tmp}/kit.pt"], "distilpose-x",
                                       setup="non-tensor value"),
+    # profile, synth
+    "profile: unknown model": Mistake(["profile", "--models", "distilpose-s-smoke", "distilpose-x"], "distilpose-x"),
+    "profile: 0 repeats": Mistake(["profile", "--models", "distilpose-s-smoke", "--repeats", "0"], "--repeats"),
+    "synth: out under a regular file": Mistake(["synth", "--profile", "smoke", "--out", "{tmp}/file/coco"],
+                                               "{tmp}/file is not a folder", setup="regular file"),
     # publish
     "publish: no runs": Mistake(["publish", "--profile", "smoke", "--runs-root", "{tmp}/runs",
                                  "--out", "{tmp}/models"], "{tmp}/runs"),

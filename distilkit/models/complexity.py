@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from distilkit.cli_args import HelpFormatter
+from distilkit.cli_args import HelpFormatter, positive_int
 from distilkit.files import atomic_file
 from distilkit.models import build_model
 from distilkit.models.hrnet import ResizeTo
@@ -238,6 +238,14 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 def _run_cli(args: argparse.Namespace) -> int:
+    from distilkit.data.errors import UsageError
+    from distilkit.models.presets import get_config
+
+    for name in args.models:      # every name checked before the first model is profiled
+        try:
+            get_config(name)
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"--models {name!r}: {err}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -274,10 +282,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                    help="override the presets' input size, e.g. 256x192")
     p.add_argument("--csv", default=None, metavar="PATH", help="write the rows here")
     p.add_argument("--device", default="cpu", help="torch device the throughput is measured on")
-    p.add_argument("--repeats", type=int, default=5, help="timed forwards per batch size")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32], metavar="B",
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed forwards per batch size")
+    p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 32], metavar="B",
                    help="batch sizes the throughput is measured at (one fps_bB column each)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
     p.add_argument("--quiet", action="store_true", help="no progress lines (on stderr)")
     p.add_argument("--paper-csv", default=str(PAPER_CSV), metavar="PATH",
                    help="the paper's parameters and GFLOPs to compare with (the copy inside the package)")

@@ -9,6 +9,7 @@ from pathlib import Path
 from distilkit.cli_args import HelpFormatter
 from distilkit.data.synthetic.config import SYNTH_PRESETS
 from distilkit.data.synthetic.writer import SPLITS, generate_synthetic
+from distilkit.files import check_folder_path
 
 
 def dataset_stats(root: str | Path) -> dict[str, dict[str, float]]:
@@ -36,6 +37,7 @@ def format_stats(stats: dict[str, dict[str, float]]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_folder_path(args.out)
     start = time.perf_counter()
     out = generate_synthetic(args.out, args.profile, seed=args.seed, progress=not args.no_progress)
     seconds = time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""Bad input around runs, as the README's bad-input table states it: checkpoints that would run
+"""Bad input around runs, as docs/BAD_INPUT.md states it: checkpoints that would run
 code, two writers on one run folder, a full disk, an interrupted batch.
 
 Each case builds the bad input, asserts the error class, that the message names the file or

@@ -54,6 +54,9 @@ class Profile:
     # rule); True, its partial Gaussian with weight 1 while its 3-sigma window meets the map
     # (MMPose 0.x's TopDownGenerateTarget, which never clears the labels of cropped-out joints).
     partial_heatmaps: bool = False
+    # Base model names trained under torch.compile (a run's --no-compile turns it off); the
+    # measurement behind a profile's choice is cited where it is set.
+    compiled_models: tuple[str, ...] = ()
 
     def augment_for(self, *, teacher: bool, model: str = "") -> AugmentConfig:
         """The augmentation a run of ``model`` (a base preset name) trains with: a heatmap
@@ -66,6 +69,13 @@ class Profile:
             if base.endswith(suffix):
                 return base
         return base + self.model_suffix
+
+    def compiles(self, model_name: str) -> bool:
+        """Whether this profile trains ``model_name`` (``distilpose-s-cpu``) compiled."""
+        base = model_name
+        for suffix in ("-cpu", "-smoke"):
+            base = base.removesuffix(suffix)
+        return base in self.compiled_models
 
 
 SMOKE = Profile(
@@ -95,6 +105,12 @@ CPU = Profile(
     workers=1,
     eval_every=1000,  # evaluate once, at the end: per-epoch COCOeval would dominate
     augment=AugmentConfig(half_body_prob=0.0, rot_prob=0.3, rotation=20.0, scale_factor=0.15),
+    # torch.compile, one thread, steady state, side by side (issue 38's profile of the reference):
+    # 1.15x a DistilPose-S step, 1.17x DistilPose-L, 1.18x the HRNet-W48 teacher, but 0.88x
+    # DeepPose, so the ResNet models stay eager (bench/main_job_speed.py measures it again:
+    # results/main_job_speed.csv). A cold compile costs about a minute of CPU per model type,
+    # paid once per runs folder: every row shares one inductor cache (reproduce.INDUCTOR_CACHE).
+    compiled_models=("distilpose-s", "distilpose-l", "teacher-hrw48", "teacher-stemnet"),
 )
 
 # The authors' recipe (yshMars/DistilPose configs on MMPose 0.x), shared by every paper-profile

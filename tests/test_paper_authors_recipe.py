@@ -82,8 +82,11 @@ def test_paper_stemnet_starts_from_n_0_0001_and_the_cpu_stemnet_from_he_init():
     ("cpu", "distilpose-s", KT_VT_CS, "e578dd6dcbe3"),
 ])
 def test_cpu_and_smoke_hashes_do_not_change(profile, model, losses, digest):
+    """Eager, as the committed reference ran: the cpu profile now compiles these models by
+    default, and a compiled run has its own hash (issue 38; tests/test_compile.py)."""
     teacher = None if losses.heatmap else "a/b/best.pt"
-    config = TrainConfig(out_dir="x", model=model, profile=profile, losses=losses, teacher=teacher)
+    config = TrainConfig(out_dir="x", model=model, profile=profile, losses=losses, teacher=teacher,
+                         compile=False)
     assert config.hash() == digest
 
 

@@ -168,8 +168,31 @@ def test_teachers_are_labelled_as_teachers(tables, label, tmp_path):
 def test_the_estimate_counts_the_data_and_the_figures(data_ready, stages, data_s, figures_s, tmp_path):
     _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
     times = EpochTimes(reference={"distilpose-s": 600.0}, stages=stages)
-    rows_s = sum(times.row_seconds(j) for j in jobs) / 2
+    rows_s = progress.runs_seconds(jobs, times, 2)     # the runner's order on a clock
     line = estimate_line(jobs, times, 2, data_ready=data_ready, figures=True)
     assert line.startswith(f"estimate ~{format_duration(data_s + rows_s + figures_s)} in all: "
                            f"data ~{format_duration(data_s)}, {len(jobs)} of {len(jobs)} runs ~{format_duration(rows_s)}")
     assert line.endswith(f"report and figures ~{format_duration(figures_s)}")
+
+
+def test_reference_times_are_scaled_by_the_levers_a_row_uses(tmp_path):
+    _, jobs = plan_jobs([4], profile="cpu", seeds=[0], runs_dir=tmp_path)
+    from dataclasses import replace
+
+    from distilkit.experiments.progress import ROW_FIXED_S
+    row = jobs[0]                                        # distilpose-s-cpu, 8 epochs, compiled
+    times = EpochTimes(reference={"distilpose-s": 100.0}, reference_epochs={"distilpose-s": 8})
+    assert times.row_seconds(row) == 800.0               # no benchmark: the reference as it ran
+    times.levers["distilpose-s-cpu"] = {"both_x": "1.25", "memory_x": "1.1", "compile_cold_s": "60"}
+    fixed = ROW_FIXED_S / 8
+    assert times.epoch_seconds(row) == pytest.approx(fixed + (100.0 - fixed) / 1.25)
+    eager = replace(row, config=replace(row.config, compile=False))
+    assert times.epoch_seconds(eager) == pytest.approx(fixed + (100.0 - fixed) / 1.1)
+    assert (times.cold_compile_s(row), times.cold_compile_s(eager)) == (60.0, 0.0)
+    # the plan adds each compiled model type's cold compile once, spread over the slots,
+    # unless the runs folder's cache already has kernels
+    cold = plan_lines([row, jobs[1]], times, 2, compile_cache=tmp_path / "cache")[-1]
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "fxgraph").mkdir()
+    warm = plan_lines([row, jobs[1]], times, 2, compile_cache=tmp_path / "cache")[-1]
+    assert "1 min of cold compiles" in cold and "0 min of cold compiles" in warm

@@ -56,3 +56,20 @@ def test_a_store_is_released_when_no_row_left_distils_from_its_teacher(tmp_path)
     assert finished_stores(cs, running=[sh], waiting=[plain]) == []
     assert finished_stores(cs, running=[], waiting=[plain]) == [(cs.config.teacher_store, cs.config.teacher)]
     assert finished_stores(plain, running=[], waiting=[]) == []      # no teacher, no store
+
+
+def test_the_simulated_pool_waits_for_teachers_and_counts_the_idle_tail(tmp_path):
+    from distilkit.experiments.scheduling import simulate
+
+    teachers, rows = plan_jobs([4], profile="cpu", seeds=[0], runs_dir=tmp_path)
+    hrnet = teachers[0]
+    plain = next(j for j in rows if j.spec.teacher is None)
+    distilled = [j for j in rows if j.spec.teacher is not None][:2]
+    seconds = {hrnet.run_dir: 100.0, plain.run_dir: 30.0, distilled[0].run_dir: 50.0, distilled[1].run_dir: 40.0}
+    pool = simulate([hrnet, plain, *distilled], in_flight=2, seconds=lambda j: seconds[j.run_dir])
+    # slot 1: teacher 0-100, then 50 s; slot 2: plain 0-30, idle until the teacher ends, 40 s
+    assert (pool.wall_s, pool.idle_slot_s, pool.tail_idle_slot_s) == (150.0, 80.0, 10.0)
+    alone = simulate([plain], in_flight=2, seconds=lambda j: 30.0)
+    assert (alone.wall_s, alone.idle_slot_s, alone.tail_idle_slot_s) == (30.0, 30.0, 30.0)
+    # a row whose teacher is not planned here (trained before) is ready at once
+    assert simulate(distilled, in_flight=2, seconds=lambda j: seconds[j.run_dir]).wall_s == 50.0

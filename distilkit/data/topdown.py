@@ -121,6 +121,7 @@ class TopDownCocoDataset(Dataset):
         self._image_dir_real = Path(os.path.realpath(self.image_dir))
         self._image_files: dict[int, Path] = {}
         self._checked: dict[int, tuple] = {}      # image id -> file_signature when checked
+        self.decoded: dict[int, np.ndarray] = {}  # image id -> pixels kept (data.decoded)
 
         self.coco = load_coco(self.ann_file, self.skipped)
         if self.use_detections:
@@ -159,7 +160,10 @@ class TopDownCocoDataset(Dataset):
         return img["width"], img["height"]
 
     def read_image(self, image_id: int) -> np.ndarray:
-        """The image, RGB; its header is parsed again only if the file changed since the build."""
+        """The image, RGB; its header is parsed again only if the file changed since the build.
+        Images kept decoded (``distilkit.data.decoded``) are those pixels, read-only."""
+        if image_id in self.decoded:
+            return self.decoded[image_id]
         return read_image_rgb(self.image_path(image_id), self.declared_size(image_id),
                               self.max_image_pixels, self._checked.get(image_id))
 

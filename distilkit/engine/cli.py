@@ -224,9 +224,10 @@ def add_cli(subparsers) -> None:
                    help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU "
                         "(default: auto)")
     p.add_argument("--no-flip", action="store_true", help="evaluate without the flip test")
-    p.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
-                   help="torch.compile the model (default: off): for GPU runs (on this CPU a cold compile costs "
-                        "minutes per graph for about 1.1x, and changes the last bits)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                   help="torch.compile the model, or not (default: as the profile chooses; the cpu "
+                        "profile compiles the transformer and HRNet models). Compiled kernels change "
+                        "the last bits, so the config hash records it")
     p.add_argument("--teacher-store", metavar="DIR",
                    help="share the teacher's outputs through DIR with other runs that see the same "
                         "batches (same teacher, seed, data and loader): bit-identical results, no "

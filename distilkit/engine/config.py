@@ -46,7 +46,7 @@ class TrainConfig:
     max_train_instances: int | None = None
     max_val_instances: int | None = None
     model_overrides: dict = field(default_factory=dict)
-    compile: bool = False                    # torch.compile the model (opt-in, for GPU runs)
+    compile: bool | None = None              # torch.compile the model; None: as the profile chooses
     # Folder of teacher outputs shared by rows that see the same batches (distilkit.teacher_store);
     # None: the teacher runs live. Results are bit-identical either way.
     teacher_store: str | None = None
@@ -62,6 +62,12 @@ class TrainConfig:
 
     def model_name(self) -> str:
         return self.resolved_profile().model_name(self.model)
+
+    def compiles(self) -> bool:
+        """Whether the model trains compiled: ``compile`` when given, else the profile's choice."""
+        if self.compile is not None:
+            return bool(self.compile)
+        return self.resolved_profile().compiles(self.model_name())
 
     def schedule(self) -> Schedule:
         profile = self.resolved_profile()
@@ -124,8 +130,12 @@ class TrainConfig:
         d["losses"] = _loss_identity(self.losses)
         if not self.losses.sh:
             d["losses"].pop("sh_mode")  # it changes nothing without L_SH: those rows keep their hashes
-        if not d.get("compile"):
-            d.pop("compile", None)     # compiled kernels change numerics; eager runs keep their hashes
+        # compiled kernels change the last bits: the hash records a compiled run (whether the
+        # flag or the profile chose it); eager runs keep the hashes they always had
+        if self.compiles():
+            d["compile"] = True
+        else:
+            d.pop("compile", None)
         # the teacher enters by its run folder's and file's names, so moving a run folder keeps
         # the hash; initial weights by init_identity
         if d.get("teacher"):

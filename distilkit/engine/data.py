@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from distilkit.codecs import HeatmapCodec, RegressionCodec
+from distilkit.data.decoded import keep_decoded
 from distilkit.engine.distributed import DistInfo
 from distilkit.profiles import Profile
 
@@ -142,6 +143,7 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
     train_set = TopDownCocoDataset(root, split="train", input_size=tuple(model.input_size), codec=codec,
                                    train=True, aug=profile.augment_for(teacher=teacher, model=model_base),
                                    max_instances=max_train_instances, seed=seed)
+    keep_decoded(train_set)   # before the loader's workers fork: they share the pixels
     per_rank = max(1, batch_size // info.world_size)
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=True, seed=seed, drop_last=True)

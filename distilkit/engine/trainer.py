@@ -185,7 +185,7 @@ def _setup(config: TrainConfig, profile: Profile, schedule: Schedule, out_dir: P
                           max_train_instances=config.max_train_instances
                           or profile.max_train_instances, max_val_instances=config.max_val_instances,
                           eval_batch_size=profile.eval_batch_size, model_base=config.model)
-    train_model = torch.compile(model) if config.compile else model
+    train_model = torch.compile(model) if config.compiles() else model
     if info.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
             train_model, device_ids=[device.index] if device.type == "cuda" else None)

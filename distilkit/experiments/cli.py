@@ -37,6 +37,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", help="where the run folders go; default: runs/<profile> of the repository")
     p.add_argument("--results-dir", help="where the tables, REPORT.md and figures go; default: results/ (cpu) or results/<profile>/")
     p.add_argument("--no-progress", action="store_true", help="plain lines instead of live progress bars")
+    p.add_argument("--no-compile", dest="compile", action="store_const", const=False, default=None,
+                   help="train every model eager (the cpu profile compiles the transformer and HRNet "
+                        "models, sharing RUNS_DIR/.inductor_cache); compiled and eager runs have their "
+                        "own config hashes, so their own run folders")
 
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
@@ -87,7 +91,7 @@ def _reproduce(args) -> int:
                         tables=args.tables, rows=args.rows)
     common = dict(seeds=args.seeds, noise_seeds=args.noise_seeds, runs_dir=args.runs_dir, data_root=args.data_root,
                   epochs=args.epochs, rows=args.rows, executor=executor_from_args(args), start=start,
-                  teacher_store=args.teacher_store)
+                  teacher_store=args.teacher_store, compile=args.compile)
     if args.plan:
         print(plan_text(args.tables, profile=args.profile, figures=not args.no_figures, **common))
         return 0

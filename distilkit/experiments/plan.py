@@ -46,15 +46,17 @@ PLANNED_FIELDS = ("out_dir", "seed", "profile", "data_root", "teacher", "teacher
 
 
 def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
-                data_root: str | None, epochs: int | None, progress: bool = False) -> TrainConfig:
-    """The row's whole recipe: its model, losses and teacher, then its ``overrides``."""
+                data_root: str | None, epochs: int | None, progress: bool = False,
+                compile: bool | None = None) -> TrainConfig:
+    """The row's whole recipe: its model, losses and teacher, then its ``overrides``; ``compile``
+    None trains compiled the models the profile compiles (its ``compiled_models``)."""
     planned = sorted(set(spec.overrides) & set(PLANNED_FIELDS))
     if planned:
         raise ValueError(f"table {spec.table} row {spec.row!r}: overrides may not set {planned} "
                          "(the planner sets them for every run)")
     config = TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
                          teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
-                         data_root=data_root, progress=progress)
+                         data_root=data_root, progress=progress, compile=compile)
     try:
         return config.with_overrides(spec.overrides)
     except (TypeError, ValueError) as err:
@@ -87,13 +89,13 @@ class Start:
 
 
 def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: str | None = None,
-                  start: Start = Start()) -> list[Job]:
+                  start: Start = Start(), compile: bool | None = None) -> list[Job]:
     """One job per teacher key; the folder carries the config hash (out_dir is not in it)."""
     jobs = []
     for key in keys:
         spec = start.apply(teacher_run(key), profile, {})
         cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
-                          data_root=data_root, epochs=None)
+                          data_root=data_root, epochs=None, compile=compile)
         run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
         jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))
     return jobs
@@ -115,7 +117,8 @@ def seed_folders(job: Job) -> dict[int, Path]:
 
 def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path,
               data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None,
-              teacher_store: str = "auto", start: Start = Start()) -> tuple[list[Job], list[Job]]:
+              teacher_store: str = "auto", start: Start = Start(), compile: bool | None = None
+              ) -> tuple[list[Job], list[Job]]:
     """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates.
 
     Rows of different tables that are the same experiment (Table 5's StemNet student with no
@@ -123,14 +126,15 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
     same seeds and cost one run. ``start``: where runs start (the paper profile's initialisation).
     """
     keys = list(dict.fromkeys(teachers_needed(tables) + start.teachers_for(tables, profile)))
-    teacher_jobs = plan_teachers(keys, profile=profile, runs_dir=runs_dir, data_root=data_root, start=start)
+    teacher_jobs = plan_teachers(keys, profile=profile, runs_dir=runs_dir, data_root=data_root, start=start,
+                                 compile=compile)
     teacher_dirs = {job.spec.row: job.run_dir for job in teacher_jobs}
     by_key = {key: teacher_dirs[teacher_run(key).row] for key in keys}
 
     def config_of(spec: RunSpec, seed: int) -> TrainConfig:
         ckpt = by_key[spec.teacher] / "best.pt" if spec.teacher else None
         return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
-                           data_root=data_root, epochs=epochs)
+                           data_root=data_root, epochs=epochs, compile=compile)
 
     def started(spec: RunSpec) -> RunSpec:
         return start.apply(spec, profile, by_key)

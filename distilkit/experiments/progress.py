@@ -6,8 +6,12 @@ line per finished epoch with the job's ETA; and ``--plan``, the same estimate wi
 Estimates come from measurements, best first: epochs this grid's rows already finished (their
 ``metrics.csv``), finished folders of the same model anywhere under the runs folder, the
 committed reference's per-row wall times (``results/table*.csv``, ``teachers.csv``), and only
-then a fixed guess. Rows run ``in_flight`` at a time, so the time left is the work left divided
-by that, a lower bound when a student waits for its teacher.
+then a fixed guess. The reference ran eager, reading images from their files: its times are
+scaled by the levers a row now uses, as ``bench/main_job_speed.py`` measured them
+(``results/main_job_speed.csv``: compiled and images kept, or images kept alone), and each
+compiled model type pays its cold compile once per runs folder. The runs' wall time is the
+runner's start order played on a clock (``scheduling.simulate``: students wait for their
+teachers, the tail's idle slot counts); a running job's ETA is the work left over the slots.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import time
 from distilkit.engine.heartbeat import read_beat
 from distilkit.experiments.plan import Job
 from distilkit.experiments.records import error_of, is_finished
+from distilkit.experiments.scheduling import Schedule, simulate
 from distilkit.profiles import get_profile
 
 STAGES = ("data", "teachers", "tables", "report")
@@ -31,6 +36,10 @@ GUESS_FIGURES_S = 120.0        # REPORT.md and the viz notebooks, unmeasured
 # a running row speaks at least this often; the runner polls every 10 s, so the gap stays under 30 s
 SPEAK_EVERY_S = 20.0
 TEACHER_SUFFIX = " (teacher)"
+# A row's start (imports, data, model) and final evaluation, which the levers do not speed up:
+# 16 s and 7 s per row in the profile of the committed reference (3a755c5), issue 38.
+ROW_FIXED_S = 23.0
+SPEED_FILE = "main_job_speed.csv"
 
 
 def stage_line(name: str, detail: str = "") -> str:
@@ -67,6 +76,9 @@ class EpochTimes:
     measured: dict[str, list[float]] = field(default_factory=dict)
     reference: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)     # data / figures wall s of a reference
+    # model name (distilpose-s-cpu) -> its row of main_job_speed.csv (both_x, memory_x, compile_cold_s)
+    levers: dict[str, dict] = field(default_factory=dict)
+    reference_epochs: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def gather(cls, runs_root: Path, results_dir: Path | None) -> "EpochTimes":
@@ -80,6 +92,9 @@ class EpochTimes:
             for row in _read_rows((results_dir or Path("/nonexistent")) / name):
                 if row.get("wall_s") and row.get("epochs") and row.get("model"):
                     times.reference.setdefault(row["model"], float(row["wall_s"]) / float(row["epochs"]))
+                    times.reference_epochs.setdefault(row["model"], int(float(row["epochs"])))
+        for row in _read_rows((results_dir or Path("/nonexistent")) / SPEED_FILE):
+            times.levers[row["model"]] = row
         times.stages = _stage_walls(results_dir)
         return times
 
@@ -89,11 +104,26 @@ class EpochTimes:
     def figures_seconds(self, figures: bool) -> float:
         return self.stages.get("figures", GUESS_FIGURES_S) if figures else 0.0
 
+    def speedup(self, job: Job) -> float:
+        """How much faster the job's training steps run than the reference's (eager, from files)."""
+        lever = self.levers.get(job.config.model_name())
+        if lever is None:
+            return 1.0
+        return float(lever["both_x"] if job.config.compiles() else lever["memory_x"])
+
+    def cold_compile_s(self, job: Job) -> float:
+        lever = self.levers.get(job.config.model_name())
+        return float(lever["compile_cold_s"]) if lever is not None and job.config.compiles() else 0.0
+
     def epoch_seconds(self, job: Job) -> float:
         model = job.config.model_name()
         if self.measured.get(model):
             return statistics.median(self.measured[model])
-        return self.reference.get(job.spec.model, GUESS_EPOCH_S)
+        if job.spec.model not in self.reference:
+            return GUESS_EPOCH_S
+        # the reference's per-epoch share of a row's fixed cost is not sped up
+        fixed = ROW_FIXED_S / self.reference_epochs.get(job.spec.model, 1)
+        return fixed + (self.reference[job.spec.model] - fixed) / self.speedup(job)
 
     def row_seconds(self, job: Job, epochs_done: int = 0) -> float:
         return max(0, job.config.schedule().epochs - epochs_done) * self.epoch_seconds(job)
@@ -149,6 +179,17 @@ class RowWatch:
     started: dict[Path, float] = field(default_factory=dict)     # wall time a row was first seen running
     spoken: dict[Path, float] = field(default_factory=dict)      # monotonic time of its last line
     first_batch: set = field(default_factory=set)
+    busy_s: list[float] = field(default_factory=list)     # each row's wall seconds in a slot
+
+    def timed(self, row):
+        """``row`` that records the seconds it held its slot (for the idle slot-seconds)."""
+        def run(job):
+            t0 = time.perf_counter()
+            try:
+                return row(job)
+            finally:
+                self.busy_s.append(time.perf_counter() - t0)   # list.append: safe across threads
+        return run
 
     def poll(self, running: list[Job], waiting: list[Job], log) -> None:
         for job in running:
@@ -206,14 +247,28 @@ class RowWatch:
         return left / max(1, self.in_flight) + self.after_s
 
 
-def runs_seconds(runs: list[Job], times: EpochTimes, in_flight: int) -> float:
-    """The wall time the unfinished runs would take, ``in_flight`` at a time."""
-    left = sum(times.row_seconds(j, 0 if error_of(j.run_dir) else len(read_curve(j.run_dir)))
-               for j in runs if not is_finished(j))
-    return left / max(1, in_flight)
+def runs_schedule(runs: list[Job], times: EpochTimes, in_flight: int, compile_cache: Path | None = None
+                  ) -> tuple[Schedule, float]:
+    """The unfinished runs ``in_flight`` at a time in the runner's order (``simulate``), and the
+    cold compiles they pay, each compiled model type once, unless ``compile_cache`` (the runs
+    folder's inductor cache) already holds kernels."""
+    left = [j for j in runs if not is_finished(j)]
+    estimate = {j.run_dir: times.row_seconds(j, 0 if error_of(j.run_dir) else len(read_curve(j.run_dir)))
+                for j in left}
+    cold = 0.0
+    if compile_cache is None or not any(Path(compile_cache).glob("*")):
+        cold = sum({j.config.model_name(): times.cold_compile_s(j) for j in left}.values())
+    return simulate(left, in_flight=max(1, in_flight), seconds=lambda j: estimate[j.run_dir]), cold
 
 
-def plan_lines(runs: list[Job], times: EpochTimes, in_flight: int) -> list[str]:
+def runs_seconds(runs: list[Job], times: EpochTimes, in_flight: int, compile_cache: Path | None = None) -> float:
+    """The wall time the unfinished runs would take, ``in_flight`` at a time (``runs_schedule``)."""
+    pool, cold = runs_schedule(runs, times, in_flight, compile_cache)
+    return pool.wall_s + cold / max(1, in_flight)
+
+
+def plan_lines(runs: list[Job], times: EpochTimes, in_flight: int, *, compile_cache: Path | None = None
+               ) -> list[str]:
     """One line per run (done, failed, or to run with its estimate), then the total."""
     lines = []
     for job in runs:
@@ -228,16 +283,19 @@ def plan_lines(runs: list[Job], times: EpochTimes, in_flight: int) -> list[str]:
                 f"to run, ~{format_duration(estimate)}"
         lines.append(f"{row_label(job):<48} {job.config.model_name():<22} {status}")
     finished = sum(is_finished(j) for j in runs)
+    pool, cold = runs_schedule(runs, times, in_flight, compile_cache)
+    levers = "; reference times scaled by the measured levers" if times.levers else ""
     lines.append(f"{finished} of {len(runs)} runs done; the rest "
-                 f"~{format_duration(runs_seconds(runs, times, in_flight))} "
-                 f"at {in_flight} rows at a time (a lower bound: students wait for their teachers)")
+                 f"~{format_duration(pool.wall_s + cold / max(1, in_flight))} at {in_flight} rows at a time "
+                 f"(the runner's order on a clock: {pool.idle_slot_s / 60:.0f} idle slot-min, "
+                 f"{cold / 60:.0f} min of cold compiles{levers})")
     return lines
 
 
 def estimate_line(runs: list[Job], times: EpochTimes, in_flight: int, *, data_ready: bool,
-                  figures: bool) -> str:
+                  figures: bool, compile_cache: Path | None = None) -> str:
     """The whole job's estimate: the data stage, the runs left and the figures."""
-    data, rows = times.data_seconds(data_ready), runs_seconds(runs, times, in_flight)
+    data, rows = times.data_seconds(data_ready), runs_seconds(runs, times, in_flight, compile_cache)
     after = times.figures_seconds(figures)
     left = sum(not is_finished(j) for j in runs)
     return (f"estimate ~{format_duration(data + rows + after)} in all: data ~{format_duration(data)}, "
@@ -246,4 +304,4 @@ def estimate_line(runs: list[Job], times: EpochTimes, in_flight: int, *, data_re
 
 
 __all__ = ["STAGES", "stage_line", "format_duration", "EpochTimes", "RowWatch", "plan_lines", "read_curve",
-           "row_label", "estimate_line", "runs_seconds", "data_ready", "SPEAK_EVERY_S"]
+           "row_label", "estimate_line", "runs_seconds", "runs_schedule", "data_ready", "SPEAK_EVERY_S"]

@@ -86,21 +86,22 @@ def _relative(path: Path, repo: Path | None) -> str:
 
 
 def table_jobs(table: int, *, profile: str, runs_root: Path, data_root: str | None = None,
-               epochs: int | None = None) -> list[Job]:
+               epochs: int | None = None, compile: bool | None = None) -> list[Job]:
     """Seed-0 jobs of a table's rows, its own teachers first (table 0: the shared teachers)."""
     if table == TEACHER_TABLE:
         keys = [k for k in TEACHERS if teacher_run(k).table == TEACHER_TABLE]
-        return plan_teachers(keys, profile=profile, runs_dir=runs_root, data_root=data_root)
+        return plan_teachers(keys, profile=profile, runs_dir=runs_root, data_root=data_root,
+                             compile=compile)
     if table not in TABLES:
         raise ValueError(f"unknown table {table}; known: {sorted(TABLES)} and {TEACHER_TABLE} (teachers)")
     teachers, rows = plan_jobs([table], profile=profile, seeds=[0], runs_dir=runs_root,
-                               data_root=data_root, epochs=epochs)
+                               data_root=data_root, epochs=epochs, compile=compile)
     return [t for t in teachers if t.spec.table == table] + rows
 
 
 def collect_table(table: int, runs_root: str | Path, *, profile: str | None = None,
                   data_root: str | None = None, epochs: int | None = None,
-                  repo: Path | None = None) -> pd.DataFrame:
+                  repo: Path | None = None, compile: bool | None = None) -> pd.DataFrame:
     """A results table derived from the run folders under ``runs_root`` (e.g. ``runs/cpu``), its
     AP, AR and PCK in percent (``AP_unit``; the folders keep fractions, ``distilkit.units``).
 
@@ -115,7 +116,7 @@ def collect_table(table: int, runs_root: str | Path, *, profile: str | None = No
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     rows = []
     for job in table_jobs(table, profile=profile, runs_root=runs_root.resolve(), data_root=data_root,
-                          epochs=epochs):
+                          epochs=epochs, compile=compile):
         for seed, run_dir in seed_folders(job).items():
             row = run_row(job, run_dir, seed, repo)
             if row is not None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +29,28 @@ from distilkit.publish import PublishError, publish_models, verified_models
 
 # Run-to-run noise: the Table 4 extremes are repeated at these extra seeds.
 NOISE_ROWS = ("none", "all")
+# torch.compile's kernels, shared by every row of a runs folder: only the first row of each
+# compiled model type pays the compile (TORCHINDUCTOR_CACHE_DIR; a value already set is kept).
+INDUCTOR_CACHE = ".inductor_cache"
+
+
+def compile_cache_dir(runs_dir: Path) -> Path:
+    """The inductor cache the rows of ``runs_dir`` use: the environment's, else the folder's."""
+    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or Path(runs_dir) / INDUCTOR_CACHE)
+
+
+@contextmanager
+def inductor_cache(runs_dir: Path):
+    """Row processes started inside compile into (and read from) ``compile_cache_dir``."""
+    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
+        yield Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+        return
+    folder = Path(runs_dir) / INDUCTOR_CACHE
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def default_dirs(profile: str) -> tuple[Path, Path]:
@@ -40,14 +64,15 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
                rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print,
                tensorboard: bool = False, figures: bool = False, start: Start = Start(),
-               teacher_store: str = "auto") -> dict:
+               teacher_store: str = "auto", compile: bool | None = None) -> dict:
     """Train the teachers the tables need (once), then every row whose folder is not finished,
     on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
     to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need);
     ``tensorboard``: the runs trained now also write TensorBoard scalars into their folders;
     ``figures``: the figures follow (the estimate counts them). ``start``: the paper profile's
     initialisation files (MissingPretrained, before anything runs, when they are not given and
-    ``start.scratch`` is off); ``teacher_store``: auto | on | off."""
+    ``start.scratch`` is off); ``teacher_store``: auto | on | off; ``compile`` False trains every
+    model eager (None: as the profile chooses)."""
     get_profile(profile)  # fail early on a typo
     if not start.scratch:
         check_pretrained(start.pretrained, profile=profile)
@@ -64,11 +89,12 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         raise DataError(data_root, "not a folder (--data-root wants a COCO-layout folder)")
     # planned before the data stage: a mistyped row label fails at once
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store)
+                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store,
+                     compile=compile)
     say = log if not progress else (lambda m: tqdm.write(m))
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
     say(estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
-                      figures=figures))
+                      figures=figures, compile_cache=compile_cache_dir(runs_dir)))
     say(stage_line("data", data_root or f"synthetic set '{get_profile(profile).synthetic}'"))
     t_data = time.perf_counter()
     if data_root is None:
@@ -85,14 +111,18 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         executor = replace(executor, folder=runs_dir / ".submitit")
     t0 = time.perf_counter()
     watch = RowWatch(times, executor.in_flight, after_s=times.figures_seconds(figures))
-    with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar:
+    with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar, \
+            inductor_cache(runs_dir):
         failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks", watch=watch,
                             progress=progress, bar=bar, log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
-    export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs)
+    export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs,
+                  compile=compile)
+    # slot-seconds no row used: waits for teachers and the tail (scheduling, rule 3)
+    idle = executor.in_flight * wall - sum(watch.busy_s)
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
             "jobs": executor.in_flight, "executor": executor.kind, "wall_s": round(wall, 1), "runs": len(runs),
-            "data_wall_s": round(data_wall, 1),
+            "data_wall_s": round(data_wall, 1), "idle_slot_s": round(max(0.0, idle), 1), "compile": compile,
             "failures": [{"table": j.spec.table, "row": j.spec.row, "seed": j.seed, "error": e}
                          for j, e in failures],
             "results_dir": str(results_dir), "runs_dir": str(runs_dir),
@@ -102,7 +132,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
 def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_seeds: int = 3,
               runs_dir: str | Path | None = None, data_root: str | None = None, epochs: int | None = None,
               rows: list[str] | None = None, executor: ExecutorConfig | None = None,
-              figures: bool = True, start: Start = Start(), teacher_store: str = "auto") -> str:
+              figures: bool = True, start: Start = Start(), teacher_store: str = "auto",
+              compile: bool | None = None) -> str:
     """``reproduce --plan``: the runs, which are done, and the time the rest would take; at the
     paper profile each run's start, teacher, GPU-hours and teacher-store disk
     (``experiments.paper_plan``)."""
@@ -110,15 +141,17 @@ def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_
     runs_dir = Path(runs_dir or default_dirs(profile)[0]).resolve()
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store)
+                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store,
+                     compile=compile)
     if uses_pretrained(profile):
         from distilkit.experiments.paper_plan import paper_plan_lines
         decisions = store_decisions(runs, runs_dir, mode=teacher_store)
         return "\n".join(paper_plan_lines(runs, decisions, in_flight=executor.in_flight))
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
+    cache = compile_cache_dir(runs_dir)
     total = estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
-                          figures=figures)
-    return "\n".join(plan_lines(runs, times, executor.in_flight) + [total]
+                          figures=figures, compile_cache=cache)
+    return "\n".join(plan_lines(runs, times, executor.in_flight, compile_cache=cache) + [total]
                      + reference_lines(paths.results_dir(profile)))
 
 
@@ -145,14 +178,14 @@ def _reference_wall(results_dir: Path) -> tuple[float, str, int] | None:
 
 def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,
               data_root: str | None, epochs: int | None, rows: list[str] | None = None,
-              start: Start = Start(), teacher_store: str = "auto") -> list:
+              start: Start = Start(), teacher_store: str = "auto", compile: bool | None = None) -> list:
     """The grid's runs, one per folder, teachers first; ``rows`` keeps those labels and the
     teachers they need (an unknown label is an error that lists the known ones)."""
     # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
     extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
     teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=list(range(seeds)), runs_dir=runs_dir,
                                        data_root=data_root, epochs=epochs, extra_seeds=extra,
-                                       start=start, teacher_store=teacher_store)
+                                       start=start, teacher_store=teacher_store, compile=compile)
     if rows is not None:
         known = list(dict.fromkeys(j.spec.row for j in row_jobs))
         unknown = [r for r in rows if r not in known]
@@ -168,12 +201,12 @@ def reproduce(*, profile: str = "cpu", tables: list[int] = (4, 5, 6), seeds: int
               jobs: int = 2, runs_dir=None, results_dir=None, data_root=None, epochs=None,
               progress: bool = True, figures: bool = True, rows: list[str] | None = None,
               executor: ExecutorConfig | None = None, tensorboard: bool = False, start: Start = Start(),
-              teacher_store: str = "auto") -> dict:
+              teacher_store: str = "auto", compile: bool | None = None) -> dict:
     """Tables, then (``figures``) ``results/REPORT.md`` and the figures from the runs made."""
     summary = run_tables(list(tables), profile=profile, seeds=seeds, noise_seeds=noise_seeds, jobs=jobs,
                          runs_dir=runs_dir, results_dir=results_dir, data_root=data_root, epochs=epochs,
                          progress=progress, rows=rows, executor=executor, tensorboard=tensorboard,
-                         figures=figures, start=start, teacher_store=teacher_store)
+                         figures=figures, start=start, teacher_store=teacher_store, compile=compile)
     summary.update(git_commit=git_commit(), machine={
         "platform": platform.platform(), "processor": platform.machine(),
         "cpus": __import__("os").cpu_count(), "python": platform.python_version(),

@@ -148,6 +148,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: Exec
     import papermill  # noqa: F401
     notebook_ipynb("train_eval", cache_dir)
     row = _row_function(executor, cache_dir)
+    row = watch.timed(row) if watch is not None else row
     devices = DevicePool(executor.devices)
     seconds = watch.times.row_seconds if watch is not None else (lambda job: 0.0)
 

@@ -10,10 +10,15 @@ The main job's time is its slots' busy time plus their idle time. Three rules ke
    When nothing else is ready it starts anyway; a slot is never left idle.
 3. Longest first among the rest (estimated from measured epoch times), so the job does not end
    with one long row on one slot while the other idles.
+
+``simulate`` plays these rules on a clock with estimated row times: ``reproduce --plan``'s
+estimate and its idle slot-seconds (what the runner reports after a run in
+``reproduce_summary.json``).
 """
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -65,4 +70,39 @@ def finished_stores(settled: Job, *, running: Iterable[Job], waiting: Iterable[J
     return [(settled.config.teacher_store, teacher)]
 
 
-__all__ = ["start_order", "finished_stores", "store_key", "teacher_dir", "waits_for"]
+@dataclass(frozen=True)
+class Schedule:
+    """A simulated run of the pool: its wall time and the slot-seconds no row used."""
+
+    wall_s: float
+    idle_slot_s: float
+    tail_idle_slot_s: float     # of those, once no row was left to start
+
+
+def simulate(jobs: list[Job], *, in_flight: int, seconds: Callable[[Job], float]) -> Schedule:
+    """The runner's pool on a clock: ``in_flight`` slots, rows taken in ``start_order`` as
+    slots free up, a row ready once the runs it waits for (``waits_for``) that are among
+    ``jobs`` have finished; those outside ``jobs`` are taken as done (the runner's rule too)."""
+    planned = {j.run_dir for j in jobs}
+    todo, running, finished = list(jobs), [], set()
+    now = idle = tail = 0.0
+    while todo or running:
+        ready = [j for j in todo if all(p not in planned or p in finished for p in waits_for(j))]
+        while ready and len(running) < in_flight:
+            job = start_order(ready, running=[j for _, j in running], waiting=todo, seconds=seconds)[0]
+            ready.remove(job)
+            todo.remove(job)
+            running.append((now + seconds(job), job))
+        if not running:
+            break            # what is left waits on a teacher that never runs
+        running.sort(key=lambda item: item[0])
+        end, done = running.pop(0)
+        gap = (in_flight - len(running) - 1) * (end - now)
+        idle += gap
+        tail += gap if not todo else 0.0
+        now = end
+        finished.add(done.run_dir)
+    return Schedule(wall_s=now, idle_slot_s=idle, tail_idle_slot_s=tail)
+
+
+__all__ = ["start_order", "finished_stores", "store_key", "teacher_dir", "waits_for", "simulate", "Schedule"]

@@ -143,21 +143,24 @@ def test_the_explorer_redraws_its_figure_when_a_widget_changes(browser, workspac
         _wait(browser, ".jp-Notebook-ExecutionIndicator, .jp-KernelStatus, .jp-Toolbar", timeout=60)
         time.sleep(2)                                               # let the kernel come up
         _menu(browser, "Run", "Run All Cells")
-        before = _wait(browser, figure, timeout=RUN_ALL_TIMEOUT_S)[0].get_attribute("src")
+        _wait(browser, figure, timeout=RUN_ALL_TIMEOUT_S)
+        # read in the page: the output area replaces its <img> on each redraw (a held element goes stale)
+        src = f"const img = document.querySelector({figure!r}); return img ? img.src : null;"
+        before = browser.execute_script(src)
         joint = browser.find_element(
             "xpath", "//div[contains(@class,'widget-dropdown')][label[normalize-space()='joint']]//select")
         assert Select(joint).first_selected_option.text == "right ankle"
         Select(joint).select_by_visible_text("left wrist")
         deadline, after = time.monotonic() + 120, before
-        while time.monotonic() < deadline and after == before:
+        while time.monotonic() < deadline and after in (before, None):
             time.sleep(0.5)
-            shown = browser.find_elements("css selector", figure)
-            after = shown[0].get_attribute("src") if shown else before
+            after = browser.execute_script(src)
         for news in browser.find_elements("xpath", "//button[normalize-space()='No']"):
             news.click()                                            # Lab's "notified about news?" toast
         browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", joint)
         time.sleep(1)
         browser.save_screenshot(str(artifacts / "explorer_in_lab.png"))
         assert _errors(browser) == [], _errors(browser)
-        assert after != before, "the figure did not change after the joint was picked"
-        assert int(browser.find_elements("css selector", figure)[0].get_attribute("naturalWidth") or 0) > 400
+        assert before and after not in (before, None), "the figure did not change after the joint was picked"
+        width = f"const img = document.querySelector({figure!r}); return img ? img.naturalWidth : 0;"
+        assert int(browser.execute_script(width) or 0) > 400

@@ -13,6 +13,7 @@ from distilkit.engine import TrainConfig, read_config, write_config
 from distilkit.engine.cli import config_of
 from distilkit.engine.config import _digest
 from distilkit.experiments import table4_rows
+from distilkit.experiments.grid import BRING_YOUR_OWN
 from distilkit.experiments.plan import make_config, plan_jobs
 from distilkit.losses import LossConfig
 
@@ -166,6 +167,16 @@ def test_every_cpu_plan_hash_names_rows_of_the_committed_results():
     masked = by_row["all (masked L_SH)"]             # the row "all" but for its L_SH
     assert masked.losses.sh_mode == "masked" and by_row["all"].losses.sh_mode == "authors"
     assert replace(masked, losses=replace(masked.losses, sh_mode="authors")).hash() == by_row["all"].hash()
+
+
+def test_the_bring_your_own_plan_names_the_committed_runs_but_its_distilled_rows():
+    """Table 7 plans the teacher and plain rows of the committed bring_your_own.csv (made by the
+    notebook's own runner, eager); its SH rows moved: the notebook named its teacher's folder
+    <slug>-<hash>-s0, the grid names it teachers/<key>-<hash>, and #33's sh_mode."""
+    committed = set(pd.read_csv(REPO / "results" / "bring_your_own.csv", dtype=str)["config_hash"])
+    teachers, rows = plan_jobs([BRING_YOUR_OWN], profile="cpu", seeds=[0], runs_dir=Path("runs"), compile=False)
+    assert {job.spec.row for job in teachers + rows if job.config.hash() not in committed} == {
+        "gap + SH", "flatten + SH"}
 
 
 def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():

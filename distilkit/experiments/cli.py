@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from distilkit.cli_args import HelpFormatter, positive_int
+from distilkit.experiments.grid import TABLES
 from distilkit.experiments.reproduce import default_dirs, plan_runs, plan_text, reproduce
 from distilkit.profiles import PROFILES
 
@@ -124,8 +125,9 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the main job: Tables 4, 5, 6 with their teachers",
                               description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter)
     _common(p)
-    p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=(4, 5, 6),
-                   help="which of the paper's ablation tables to run (teachers come along)")
+    p.add_argument("--tables", type=int, nargs="+", default=[4, 5, 6], choices=sorted(TABLES),
+                   help="which of the paper's ablation tables to run (teachers come along); 7: bring your "
+                        "own (timm students, notebooks/bring_your_own.py)")
     p.add_argument("--plan", action="store_true",
                    help="print the runs, which are done, and the estimated time; train nothing")
     p.add_argument("--no-figures", action="store_true",

@@ -1,4 +1,5 @@
-"""The paper's ablation grids (Tables 4, 5, 6) as data: one RunSpec per row.
+"""The paper's ablation grids (Tables 4, 5, 6) and the kit's own bring-your-own table as data:
+one RunSpec per row.
 
 Every row runs the same code path (``distilkit.engine.fit`` through the ``train_eval``
 notebook) with switches; the "no distillation" baselines are ordinary rows.
@@ -18,15 +19,18 @@ class TeacherSpec:
     """A teacher trained once per profile and shared by every table that needs it."""
 
     key: str          # "hrw48", "stemnet", "simplebaseline"
-    model: str        # base preset name
+    model: str        # base preset name, or a model spec
     label: str        # as the paper names it
     paper_AP: float | None = None
+    table: int = 0    # the table its row is printed in (0: teachers.csv, shared by tables)
 
 
 TEACHERS: dict[str, TeacherSpec] = {
     "hrw48": TeacherSpec("hrw48", "teacher-hrw48", "HRNet-W48", 72.5),
     "stemnet": TeacherSpec("stemnet", "teacher-stemnet", "stemnet", None),
-    "simplebaseline": TeacherSpec("simplebaseline", "simplebaseline-r50", "SimpleBaseline", 70.4),
+    "simplebaseline": TeacherSpec("simplebaseline", "simplebaseline-r50", "SimpleBaseline", 70.4, table=6),
+    "simplebaseline_resnet18": TeacherSpec("simplebaseline_resnet18", "simplebaseline:timm/resnet18",
+                                           "SimpleBaseline (timm/resnet18)", table=7),
 }
 
 
@@ -113,13 +117,32 @@ def table6_rows() -> list[RunSpec]:
     ]
 
 
-TABLES = {4: table4_rows, 5: table5_rows, 6: table6_rows}
+BRING_YOUR_OWN = 7      # not a table of the paper: notebooks/bring_your_own.py
+BYO_STUDENT_EPOCHS = 3
+
+
+def bring_your_own_rows() -> list[RunSpec]:
+    """Simulated Heatmaps between timm models (the authors' issue #6): DeepPose students on
+    timm's ResNet-18, with GAP and with flatten pooling, without and with L_SH + L_CS from a
+    SimpleBaseline on the same backbone; students train ``BYO_STUDENT_EPOCHS`` epochs."""
+    teacher = TEACHERS["simplebaseline_resnet18"]
+    rows = []
+    for pooling, head in (("gap", "deeppose"), ("flatten", "deeppose-flatten")):
+        model, student = f"{head}:timm/resnet18", f"DeepPose ({pooling})"
+        rows += [RunSpec(table=BRING_YOUR_OWN, row=f"{pooling}, plain", model=model, student=student,
+                         overrides={"epochs": BYO_STUDENT_EPOCHS}),
+                 RunSpec(table=BRING_YOUR_OWN, row=f"{pooling} + SH", model=model,
+                         losses=LossConfig(sh=True, cs=True), teacher=teacher.key, student=student,
+                         teacher_label=teacher.label, overrides={"epochs": BYO_STUDENT_EPOCHS})]
+    return rows
+
+
+TABLES = {4: table4_rows, 5: table5_rows, 6: table6_rows, BRING_YOUR_OWN: bring_your_own_rows}
 
 
 def teacher_run(key: str) -> RunSpec:
     spec = TEACHERS[key]
-    table = 6 if key == "simplebaseline" else 0
-    return RunSpec(table=table, row=f"{spec.label} (teacher)", model=spec.model,
+    return RunSpec(table=spec.table, row=f"{spec.label} (teacher)", model=spec.model,
                    losses=LossConfig(reg=False, heatmap=True), paper_AP=spec.paper_AP,
                    student=spec.label, teacher_label="-")
 

@@ -33,6 +33,12 @@ class Job:
         return self.config.hash(), str(self.seed)
 
 
+def folder_safe(model: str) -> str:
+    """A model name as part of a folder name: a spec's ``:timm/`` and any other character
+    beyond letters, digits, ``_``, ``.`` and ``-`` become ``_`` (presets are unchanged)."""
+    return re.sub(r"[^\w.-]", "_", model.replace(":timm/", "_"))
+
+
 def unique_runs(jobs: list[Job]) -> list[Job]:
     """One job per folder: rows of two tables that are the same experiment share one run."""
     seen: dict[Path, Job] = {}
@@ -148,7 +154,7 @@ def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Pa
     jobs = []
     for spec, digest in rows:
         for seed in sorted(set(seeds) | extra_by_hash[digest]):
-            run_dir = runs_dir / f"{spec.model}-{digest}-s{seed}"
+            run_dir = runs_dir / f"{folder_safe(spec.model)}-{digest}-s{seed}"
             jobs.append(Job(spec, seed, run_dir, replace(config_of(spec, seed), out_dir=str(run_dir))))
     on = {d.teacher: d for d in store_decisions(jobs, runs_dir, mode=teacher_store) if d.on}
     return teacher_jobs, _share_teacher_outputs(jobs, runs_dir, on)

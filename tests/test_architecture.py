@@ -165,8 +165,6 @@ def test_no_library_file_is_over_400_lines():
     assert long == {}
 
 
-@pytest.mark.xfail(strict=True, reason="notebooks/bring_your_own.py defines 14 until it runs through the "
-                   "grid (issue 32, item 3); this marker goes with that change")
 def test_notebooks_define_at_most_five_functions():
     defined = {p.name: [n.name for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from distilkit.experiments.grid import TABLES, TEACHERS, teacher_run, teachers_needed
+from distilkit.experiments.grid import BRING_YOUR_OWN, TABLES, TEACHERS, teacher_run, teachers_needed
 from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
 from distilkit.files import atomic_write_text
 from distilkit.losses import DISTILL_TERMS
@@ -125,13 +125,14 @@ def collect_table(table: int, runs_root: str | Path, *, profile: str | None = No
 
 
 def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path, **kw) -> list[Path]:
-    """Write ``table<N>.csv`` for each table and ``teachers.csv`` when a table needs them."""
+    """Write ``table<N>.csv`` for each table (``bring_your_own.csv`` for table 7) and
+    ``teachers.csv`` when a table needs them."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     written = []
     needs_teachers = any(teacher_run(k).table == TEACHER_TABLE for k in teachers_needed(tables))
     for table in ([TEACHER_TABLE] if needs_teachers else []) + list(tables):
-        name = "teachers.csv" if table == TEACHER_TABLE else f"table{table}.csv"
+        name = {TEACHER_TABLE: "teachers.csv", BRING_YOUR_OWN: "bring_your_own.csv"}.get(table, f"table{table}.csv")
         frame = collect_table(table, runs_root, **kw)
         # atomic: two runners sharing a results folder may export at the same time
         atomic_write_text(results_dir / name, frame.to_csv(index=False, float_format="%.6g"))

@@ -92,6 +92,49 @@ def _combine(values: list) -> bool | None:
     return None if not values or any(v is None for v in values) else all(values)
 
 
+def _better(a: float, b: float, margin: float = 0.0) -> bool | None:
+    return None if np.isnan(a) or np.isnan(b) else bool(a > b + margin)
+
+
+def _seeds_of(summary: pd.DataFrame, row: str) -> int | None:
+    n = _value(summary, row, "seeds")
+    return None if np.isnan(n) else int(n)
+
+
+def judge_claim(key: str, text: str, rows_a: list, rows_b: list, *, ap_margin: float = AP_FLOOR,
+                err_margin: float = ERR_FLOOR, min_ap_gain: float = 0.0) -> ClaimVerdict:
+    """The report's rule for one claim, "rows_a beat rows_b" (lists of (summary, row) pairs,
+    compared pairwise in order; a summary as ``report_tables.summarize`` makes it): held by AP /
+    by err_px when every comparison wins by more than the margin, the seeds apart when every
+    seed of the better row beats every seed of the other."""
+    ap_m = max(ap_margin, min_ap_gain)
+    comparisons = []
+    for (sa, ra), (sb, rb) in zip(rows_a, rows_b):
+        a_ap, b_ap = _value(sa, ra), _value(sb, rb)
+        a_err, b_err = _value(sa, ra, "err_px"), _value(sb, rb, "err_px")
+        na, nb = _seeds_of(sa, ra), _seeds_of(sb, rb)
+        # every seed of a beats every seed of b (only where both rows have several seeds)
+        several = na is not None and nb is not None and min(na, nb) >= 2
+        comparisons.append(Comparison(
+            better=ra, worse=rb, better_ap=a_ap, worse_ap=b_ap, better_err=a_err,
+            worse_err=b_err, ap_gain=a_ap - b_ap, err_gain=b_err - a_err,
+            better_seeds=na, worse_seeds=nb,
+            held_by_ap=_better(a_ap, b_ap, ap_m), held_by_err=_better(-a_err, -b_err, err_margin),
+            apart_by_ap=(_better(_value(sa, ra, "AP_min"), _value(sb, rb, "AP_max"))
+                         if several else None),
+            apart_by_err=(_better(-_value(sa, ra, "err_max"), -_value(sb, rb, "err_min"))
+                          if several else None)))
+    known = [n for c in comparisons for n in (c.better_seeds, c.worse_seeds) if n is not None]
+    return ClaimVerdict(
+        key=key, claim=text,
+        held_by_ap=_combine([c.held_by_ap for c in comparisons]),
+        held_by_err=_combine([c.held_by_err for c in comparisons]),
+        n_seeds=min(known) if known else None,
+        seeds_apart_by_ap=_combine([c.apart_by_ap for c in comparisons]),
+        seeds_apart_by_err=_combine([c.apart_by_err for c in comparisons]),
+        ap_margin=ap_m, err_margin=err_margin, comparisons=tuple(comparisons))
+
+
 def conclusions(s4: pd.DataFrame, s5: pd.DataFrame, s6: pd.DataFrame, teachers: pd.DataFrame, *,
                 ap_margin: float = AP_FLOOR, err_margin: float = ERR_FLOOR) -> list[ClaimVerdict]:
     """The paper's qualitative claims, each judged by COCO AP (higher is better) and by the
@@ -99,41 +142,9 @@ def conclusions(s4: pd.DataFrame, s5: pd.DataFrame, s6: pd.DataFrame, teachers: 
     compared row. A claim holds only if every comparison in it wins by more than the margin."""
     out: list[ClaimVerdict] = []
 
-    def better(a: float, b: float, margin: float = 0.0) -> bool | None:
-        return None if np.isnan(a) or np.isnan(b) else bool(a > b + margin)
-
-    def seeds_of(summary: pd.DataFrame, row: str) -> int | None:
-        n = _value(summary, row, "seeds")
-        return None if np.isnan(n) else int(n)
-
     def claim(key: str, text: str, rows_a: list, rows_b: list, *, min_ap_gain: float = 0.0):
-        """rows_a should beat rows_b: lists of (summary, row) pairs compared pairwise in order."""
-        ap_m = max(ap_margin, min_ap_gain)
-        comparisons = []
-        for (sa, ra), (sb, rb) in zip(rows_a, rows_b):
-            a_ap, b_ap = _value(sa, ra), _value(sb, rb)
-            a_err, b_err = _value(sa, ra, "err_px"), _value(sb, rb, "err_px")
-            na, nb = seeds_of(sa, ra), seeds_of(sb, rb)
-            # every seed of a beats every seed of b (only where both rows have several seeds)
-            several = na is not None and nb is not None and min(na, nb) >= 2
-            comparisons.append(Comparison(
-                better=ra, worse=rb, better_ap=a_ap, worse_ap=b_ap, better_err=a_err,
-                worse_err=b_err, ap_gain=a_ap - b_ap, err_gain=b_err - a_err,
-                better_seeds=na, worse_seeds=nb,
-                held_by_ap=better(a_ap, b_ap, ap_m), held_by_err=better(-a_err, -b_err, err_margin),
-                apart_by_ap=(better(_value(sa, ra, "AP_min"), _value(sb, rb, "AP_max"))
-                             if several else None),
-                apart_by_err=(better(-_value(sa, ra, "err_max"), -_value(sb, rb, "err_min"))
-                              if several else None)))
-        known = [n for c in comparisons for n in (c.better_seeds, c.worse_seeds) if n is not None]
-        out.append(ClaimVerdict(
-            key=key, claim=text,
-            held_by_ap=_combine([c.held_by_ap for c in comparisons]),
-            held_by_err=_combine([c.held_by_err for c in comparisons]),
-            n_seeds=min(known) if known else None,
-            seeds_apart_by_ap=_combine([c.apart_by_ap for c in comparisons]),
-            seeds_apart_by_err=_combine([c.apart_by_err for c in comparisons]),
-            ap_margin=ap_m, err_margin=err_margin, comparisons=tuple(comparisons)))
+        out.append(judge_claim(key, text, rows_a, rows_b, ap_margin=ap_margin, err_margin=err_margin,
+                               min_ap_gain=min_ap_gain))
 
     if not s4.empty:
         base = (s4, "none")

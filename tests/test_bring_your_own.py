@@ -33,10 +33,10 @@ ERR = {"gap, plain": (5.5, 5.6, 5.4), "gap + SH": (4.9, 5.0, 4.8),
 
 
 def _runs(err: dict = ERR) -> pd.DataFrame:
-    """Finished runs as collect_table gives them (AP in percent)."""
+    """Finished runs as collect_table gives them (AP in percent, a blank where it knows nothing)."""
     return frame_in_percent(pd.DataFrame([
         {"row": row, "seed": seed, "AP": 0.010 + 0.001 * seed, "err_px": e, "student": row.split(" ")[0],
-         "teacher": "-", "reg_loss": "smooth_l1", "paper_AP": None}
+         "teacher": "-", "reg_loss": "smooth_l1", "paper_AP": ""}
         for row, values in err.items() for seed, e in enumerate(values)]))
 
 

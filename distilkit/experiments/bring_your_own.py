@@ -17,6 +17,7 @@ from distilkit.profiles import get_profile
 from distilkit.units import PERCENT_METRICS, as_percent
 
 POOLINGS = ("gap", "flatten")
+NUMERIC = ("paper_AP", "err_px", "score_auc", "wall_s")   # blank in collect_table where unknown
 
 
 def paired_gains(runs: pd.DataFrame) -> pd.DataFrame:
@@ -81,10 +82,12 @@ def verdict_lines(runs: pd.DataFrame) -> list[str]:
 
 
 def _fractions(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with AP, AR and PCK as fractions, as the report's functions read the committed
-    CSVs (``collect_table`` gives percent: ``distilkit.units``)."""
+    """``runs`` as the report's functions read a committed CSV: numbers where a CSV reader makes
+    them (a blank is NaN), AP, AR and PCK as fractions (``collect_table`` gives percent:
+    ``distilkit.units``)."""
     runs = as_percent(runs)
-    return runs.assign(**{c: runs[c] / 100 for c in PERCENT_METRICS if c in runs})
+    numeric = {c: pd.to_numeric(runs[c], errors="coerce") for c in (*PERCENT_METRICS, *NUMERIC) if c in runs}
+    return runs.assign(**{c: v / 100 if c in PERCENT_METRICS else v for c, v in numeric.items()})
 
 
 def _held(value: bool | None) -> str:

@@ -120,7 +120,7 @@ def test_two_runners_on_one_runs_folder_train_every_row_exactly_once(tmp_path, s
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    for label in ("'HRNet-W48 (teacher)'", "'none'", "'all'"):
+    for label in ("teacher 'HRNet-W48'", "'none'", "'all'"):
         trained = sum(line.startswith("done") and label in line and "by another runner" not in line
                       for out in outputs for line in out.splitlines())
         assert trained == 1, (label, outputs)

@@ -15,7 +15,9 @@ from distilkit.engine.config import _digest
 from distilkit.experiments import table4_rows
 from distilkit.experiments.grid import BRING_YOUR_OWN
 from distilkit.experiments.plan import make_config, plan_jobs
+from distilkit.experiments.reproduce import plan_runs
 from distilkit.losses import LossConfig
+from distilkit.publish import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,3 +192,19 @@ def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():
         assert with_field.hash() == now.hash()
         assert replace(with_field, losses=replace(with_field.losses, xx=True)).hash() != now.hash()
         assert replace(with_field, losses=replace(with_field.losses, alpha_xx=0.2)).hash() != now.hash()
+
+
+def test_the_cpu_plan_names_the_folders_the_published_models_came_from():
+    """``reproduce --plan`` on a fresh clone counts the published models' runs among its own,
+    but for the rows 7529c57 (#33, sh_mode) moved: their folder is the one the plan named before."""
+    published = {m["source_run"] for m in read_manifest(REPO / "results" / "models")["models"].values()}
+    runs = plan_runs([4, 5, 6], profile="cpu", seeds=1, noise_seeds=3, runs_dir=REPO / "runs" / "cpu",
+                     data_root=None, epochs=None)
+    planned = {str(job.run_dir.relative_to(REPO)): job for job in runs}
+    before_sh_mode = {}
+    for path, job in planned.items():
+        identity = job.config._identity()
+        identity["losses"].pop("sh_mode", None)
+        before_sh_mode[path.replace(job.config.hash(), _digest(identity))] = job.spec.row
+    assert published - set(planned) == {p for p in published if before_sh_mode.get(p) in MOVED_BY_SH_MODE}
+    assert published <= set(planned) | set(before_sh_mode)

@@ -4,7 +4,8 @@
     python bench/loader_throughput.py --root /data/coco --sizes 256x192 --workers 0,2,4
 
 Measures the full training pipeline (image decode, half-body/scale/rotation/flip, one
-cv2.warpAffine, normalisation, collate) through ``build_loader`` with augmentation on.
+cv2.warpAffine, normalisation, collate) through the training loader (``engine.data.build_train_loader``,
+as ``fit`` builds it) with augmentation on.
 The first batches of every configuration are a warm-up (worker start, page cache) and are
 not timed. Without ``--root`` the embedded synthetic set is used; when that generator is
 not available a small stick-figure COCO-layout fixture is written to a temp folder.
@@ -24,9 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distilkit.data.loader import build_loader  # noqa: E402
 from distilkit.data.topdown import TopDownCocoDataset  # noqa: E402
 from distilkit.data.transforms import AugmentConfig  # noqa: E402
+from distilkit.engine.data import build_train_loader  # noqa: E402
+from distilkit.engine.distributed import DistInfo  # noqa: E402
 from distilkit.keypoints import PERSON_CATEGORY, SKELETON  # noqa: E402
 from distilkit.sizes import parse_hw  # noqa: E402
 
@@ -88,8 +90,7 @@ def measure(root: Path, size_hw, workers: int, batch_size: int, batches: int,
             warmup: int, seed: int) -> float:
     """Augmented crops per second over ``batches`` timed batches (after ``warmup``)."""
     ds = TopDownCocoDataset(root, "train", size_hw, aug=AugmentConfig(), seed=seed)
-    loader = build_loader(ds, batch_size, shuffle=True, workers=workers, seed=seed,
-                          drop_last=False, persistent_workers=True)
+    loader, _, _ = build_train_loader(ds, batch_size=batch_size, workers=workers, seed=seed, info=DistInfo())
     it, n, t0 = iter(_forever(loader)), 0, 0.0
     for step in range(warmup + batches):
         if step == warmup:

@@ -159,7 +159,6 @@ class TeacherOutputs:
         self.folder = folder
         self.batches_per_epoch = batches_per_epoch
         self.cap_bytes = STORE_CAP_BYTES if cap_bytes is None else cap_bytes
-        self.bytes_written = 0
         self.no_writes: str | None = None    # why this row writes no more (said once)
 
     def epoch(self, epoch: int) -> EpochSource:
@@ -305,7 +304,6 @@ class EpochSource:
             if complete and self.writer is not None:
                 size = self.writer.commit()
                 self.writer = None
-                self.owner.bytes_written += size
                 log.info("teacher outputs: wrote %s (%.0f MB)", self.path, size / 2**20)
         except OSError as err:
             self.owner.refuse_writes(f"teacher outputs not written to {self.path} ({err}); "

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from distilkit.codecs import (CombinedCodec, HeatmapCodec, RegressionCodec, flip_coords,
+from distilkit.codecs import (HeatmapCodec, RegressionCodec, flip_coords,
                               flip_heatmaps, flip_regression_output, flip_shift,
                               simulated_heatmaps)
 from distilkit.keypoints import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
@@ -153,16 +153,6 @@ def test_regression_codec_encode_decode_and_weights():
     keep = out["coord_weights"] > 0
     assert np.allclose(coords_px[0][keep], kpts[keep], atol=1e-4)
     assert scores.shape == (1, len(kpts)) and (scores == 1).all()
-
-
-def test_combined_codec_merges_and_rejects_clashes():
-    hm, reg = HeatmapCodec((64, 48), (16, 12)), RegressionCodec((64, 48))
-    kpts = np.random.default_rng(0).uniform(5, 40, (K, 2)).astype(np.float32)
-    out = CombinedCodec(hm, reg).encode(kpts, np.ones(K))
-    assert set(out) == {"heatmaps", "heatmap_weights", "coords", "coord_weights"}
-    assert np.array_equal(out["coords"], reg.encode(kpts, np.ones(K))["coords"])
-    with pytest.raises(ValueError, match="heatmaps"):
-        CombinedCodec(hm, hm).encode(kpts, np.ones(K))
 
 
 # ------------------------------------------------------------------------ simulated heatmaps

@@ -40,7 +40,7 @@ def _fake_rows(monkeypatch, seconds: float = 0.2):
 def test_rows_are_placed_one_per_device_and_never_share_one(tmp_path, monkeypatch):
     record = _fake_rows(monkeypatch)
     teachers, jobs = plan_jobs([4], profile="smoke", seeds=[0, 1], runs_dir=tmp_path)
-    failures = runner.run_jobs(teachers + jobs, cache_dir=tmp_path / "nb", progress=False, log=lambda m: None,
+    failures = runner.run_jobs(teachers + jobs, cache_dir=tmp_path / "nb", log=lambda m: None,
                                executor=ExecutorConfig(jobs=8, devices=("0", "1", "2")))
     assert failures == [] and len(record) == len(teachers) + len(jobs)
     assert {device for _, device, _, _ in record} == {"cuda:0", "cuda:1", "cuda:2"}
@@ -67,7 +67,7 @@ def test_a_folder_another_runner_holds_is_waited_for_not_failed(tmp_path, monkey
 
     monkeypatch.setattr(runner, "execute_job", busy_then_done)
     lines = []
-    failures = runner.run_jobs(teachers + jobs, cache_dir=tmp_path / "nb", progress=False, log=lines.append,
+    failures = runner.run_jobs(teachers + jobs, cache_dir=tmp_path / "nb", log=lines.append,
                                executor=ExecutorConfig(jobs=2))
     assert failures == [] and calls["busy"] == 2
     assert sum(line.startswith("busy") for line in lines) == 2

@@ -177,7 +177,7 @@ def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root)
     plain = [j for j in jobs if j.spec.teacher is None][0]
     broken = replace(plain, spec=replace(plain.spec, row="broken"), run_dir=tmp_path / "runs" / "broken",
                      config=replace(plain.config, model="no-such-model", out_dir=str(tmp_path / "runs" / "broken")))
-    failures = run_jobs([broken, plain], jobs_in_parallel=2, cache_dir=tmp_path / "nb", progress=False,
+    failures = run_jobs([broken, plain], jobs_in_parallel=2, cache_dir=tmp_path / "nb",
                         log=lambda m: None)
     assert [j.spec.row for j, _ in failures] == ["broken"]
     assert "no-such-model" in failures[0][1] or "unknown model" in failures[0][1]

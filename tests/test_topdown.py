@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from distilkit.data.errors import DataError
-from distilkit.data.loader import build_loader
 from distilkit.data.topdown import DEFAULT_DET_FILE, TopDownCocoDataset
 from distilkit.data.transforms import AugmentConfig, denormalize_image
+from distilkit.engine.data import build_train_loader, start_epoch
+from distilkit.engine.distributed import DistInfo
 from distilkit.keypoints import FLIP_INDEX, PERSON_CATEGORY
 
 K = 17
@@ -72,6 +73,14 @@ class DummyCodec:
                 "coord_weights": np.asarray(visible, np.float32)}
 
 
+
+def epoch_batches(ds, batch_size: int, workers: int, seed: int, epoch: int = 0) -> list[dict]:
+    """One epoch of the training loader, built and started as ``fit`` builds and starts it."""
+    loader, sampler, generator = build_train_loader(ds, batch_size=batch_size, workers=workers, seed=seed,
+                                                    info=DistInfo())
+    start_epoch(ds, sampler, generator, epoch, seed)
+    return list(loader)
+
 # ------------------------------------------------------------------------ samples
 def test_sample_layout_and_collate(tmp_path):
     ds = TopDownCocoDataset(simple_root(tmp_path), "train", (64, 48), codec=DummyCodec(),
@@ -81,7 +90,7 @@ def test_sample_layout_and_collate(tmp_path):
     assert s["keypoints"].shape == (K, 2) and s["keypoints_visible"].shape == (K,)
     assert s["coords"].shape == (K, 2) and s["coord_weights"].shape == (K,)
     assert s["meta"]["ann_id"] == 10 and s["meta"]["bbox_score"] == 1.0
-    batch = next(iter(build_loader(ds, batch_size=3, shuffle=True, workers=0, seed=0)))
+    batch = epoch_batches(ds, batch_size=3, workers=0, seed=0)[0]
     assert batch["image"].shape == (3, 3, 64, 48)
     assert batch["coords"].shape == (3, K, 2)
     assert batch["meta"]["center"].shape == (3, 2)
@@ -95,14 +104,18 @@ def test_no_codec_gives_base_fields(tmp_path):
     assert ds[0]["meta"]["flipped"] is False
 
 
-def test_loader_is_deterministic_and_workers_differ(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_batches_are_a_function_of_seed_and_epoch(tmp_path, workers):
     ds = TopDownCocoDataset(simple_root(tmp_path, n_images=4), "train", (32, 24),
                             aug=AugmentConfig(flip_prob=0.5))
-    first = [b["meta"]["center"] for b in build_loader(ds, 2, True, workers=0, seed=7)]
-    again = [b["meta"]["center"] for b in build_loader(ds, 2, True, workers=0, seed=7)]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    other = [b["meta"]["center"] for b in build_loader(ds, 2, True, workers=0, seed=8)]
-    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+    def centers(seed, epoch):
+        return torch.cat([b["meta"]["center"] for b in epoch_batches(ds, 2, workers, seed, epoch)])
+
+    first = centers(7, 0)
+    assert torch.equal(first, centers(7, 0))          # the same (seed, epoch): the same batches
+    assert not torch.equal(first, centers(8, 0))      # another seed
+    assert not torch.equal(first, centers(7, 1))      # another epoch
 
 
 def test_worker_streams_are_seeded_and_distinct(tmp_path):
@@ -111,7 +124,7 @@ def test_worker_streams_are_seeded_and_distinct(tmp_path):
     anns = [ann(i, 1, [100, 80, 154, 205], kpts) for i in range(1, 5)]
     root = write_root(tmp_path, "train", {1: np.zeros((IMG_H, IMG_W, 3), np.uint8)}, anns)
     ds = TopDownCocoDataset(root, "train", (32, 24), aug=AugmentConfig())
-    run = lambda: [b["meta"]["scale"][0] for b in build_loader(ds, 1, False, 2, seed=7)]  # noqa: E731
+    run = lambda: [b["meta"]["scale"][0] for b in epoch_batches(ds, 1, 2, seed=7)]  # noqa: E731
     a, b = run(), run()
     assert all(torch.equal(x, y) for x, y in zip(a, b))        # deterministic per seed
     assert not torch.equal(a[0], a[1])                          # worker 0 != worker 1
@@ -173,7 +186,7 @@ def test_missing_image_error_crosses_worker_processes(tmp_path):
     ds = TopDownCocoDataset(root, "train", (64, 48))
     (root / "train2017" / "000000000001.jpg").unlink()
     with pytest.raises(DataError, match=r"000000000001\.jpg"):
-        list(build_loader(ds, 3, False, workers=1, seed=0))
+        epoch_batches(ds, 3, workers=1, seed=0)
 
 
 def test_malformed_or_missing_json(tmp_path):

@@ -8,11 +8,11 @@ from distilkit.codecs.flip import (flip_coords, flip_heatmaps, flip_regression_o
                                    flip_regression_output_as_authors, flip_shift)
 from distilkit.codecs.heatmap import (HeatmapCodec, heatmap_argmax, quarter_decode,
                                       quarter_offset)
-from distilkit.codecs.regression import CombinedCodec, RegressionCodec
+from distilkit.codecs.regression import RegressionCodec
 from distilkit.codecs.simulated import simulated_heatmaps
 
 __all__ = [
-    "HeatmapCodec", "RegressionCodec", "CombinedCodec", "simulated_heatmaps",
+    "HeatmapCodec", "RegressionCodec", "simulated_heatmaps",
     "flip_heatmaps", "flip_coords", "flip_regression_output", "flip_shift",
     "flip_regression_output_as_authors",
     "heatmap_argmax", "quarter_offset", "quarter_decode", "refine_dark", "gaussian_blur",

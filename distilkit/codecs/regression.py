@@ -46,32 +46,3 @@ class RegressionCodec:
         c = as_numpy(coords, np.float32)
         s = np.ones(c.shape[:-1], np.float32) if scores is None else as_numpy(scores, np.float32)
         return c * self._wh, s
-
-
-class CombinedCodec:
-    """Runs several codecs on the same keypoints and merges their target dicts.
-
-    Used when a sample needs both teacher heatmaps and regression labels. Key clashes
-    raise instead of silently overwriting. `decode` is the first codec's.
-    """
-
-    def __init__(self, *codecs) -> None:
-        if not codecs:
-            raise ValueError("CombinedCodec needs at least one codec")
-        self.codecs = tuple(codecs)
-        self.input_size = codecs[0].input_size
-
-    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
-        merged: dict[str, np.ndarray] = {}
-        for codec in self.codecs:
-            for key, value in codec.encode(keypoints, visible).items():
-                if key in merged:
-                    raise ValueError(f"codecs disagree on target key {key!r}")
-                merged[key] = value
-        return merged
-
-    def decode(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        return self.codecs[0].decode(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"CombinedCodec{self.codecs!r}"

@@ -75,6 +75,33 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def build_train_loader(train_set: Dataset, *, batch_size: int, workers: int, seed: int, info: DistInfo
+                       ) -> tuple[DataLoader, DistributedSampler, torch.Generator]:
+    """The training loader (``batch_size`` per rank), its sampler and its generator: the shuffle is
+    the sampler's (shared by the ranks), the workers' seeds come from the generator; call
+    ``start_epoch`` before each epoch."""
+    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
+                        generator=generator, num_workers=workers,
+                        worker_init_fn=_seed_worker if workers else None,
+                        pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    return loader, sampler, generator
+
+
+def start_epoch(train_set, sampler: DistributedSampler, generator: torch.Generator, epoch: int,
+                seed: int) -> None:
+    """The epoch's shuffle and augmentation as a function of (seed, epoch) only: exact resume."""
+    sampler.set_epoch(epoch)
+    generator.manual_seed(seed * 1_000_003 + epoch)
+    # workers reseed the dataset's stream themselves; in-process loading (0 workers) uses this
+    train_set.reseed(seed * 1_000_003 + epoch)
+    np.random.seed((seed * 7919 + epoch) % 2**32)
+    random.seed(seed * 7919 + epoch)
+
+
 @dataclass
 class RunData:
     root: Path
@@ -89,12 +116,7 @@ class RunData:
 
     def set_epoch(self, epoch: int, seed: int) -> None:
         """Make the epoch's shuffle and augmentation depend only on (seed, epoch): exact resume."""
-        self.train_sampler.set_epoch(epoch)
-        self.generator.manual_seed(seed * 1_000_003 + epoch)
-        # workers reseed the dataset's stream themselves; in-process loading (0 workers) uses this
-        self.train_set.reseed(seed * 1_000_003 + epoch)
-        np.random.seed((seed * 7919 + epoch) % 2**32)
-        random.seed(seed * 7919 + epoch)
+        start_epoch(self.train_set, self.train_sampler, self.generator, epoch, seed)
 
 
 @dataclass
@@ -145,14 +167,8 @@ def build_run_data(*, root: Path, model, profile: Profile, batch_size: int, work
                                    max_instances=max_train_instances, seed=seed)
     keep_decoded(train_set)   # before the loader's workers fork: they share the pixels
     per_rank = max(1, batch_size // info.world_size)
-    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=True, seed=seed, drop_last=True)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    train_loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, drop_last=True,
-                              generator=generator, num_workers=workers,
-                              worker_init_fn=_seed_worker if workers else None,
-                              pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    train_loader, sampler, generator = build_train_loader(train_set, batch_size=per_rank, workers=workers,
+                                                          seed=seed, info=info)
     val = build_val_data(root=root, model=model, profile=profile, batch_size=eval_batch_size or per_rank,
                          workers=workers, info=info, max_val_instances=max_val_instances)
     if len(train_loader) == 0:

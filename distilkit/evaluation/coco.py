@@ -117,10 +117,10 @@ def write_coco_results(results: list[dict], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_coco(ann_file: str | os.PathLike | COCO, verbose: bool = False) -> COCO:
+def load_coco(ann_file: str | os.PathLike | COCO) -> COCO:
     """COCO ground truth from a path, read and checked as the dataset reads it (DataError
     naming a bad file; bad person annotations left out, with a WARNING), or pass a COCO
-    through. ``verbose`` is kept for callers; the loader never prints."""
+    through."""
     if isinstance(ann_file, COCO):
         return ann_file
     from distilkit.data.coco_files import load_coco as load_checked   # cv2 only when used
@@ -158,7 +158,7 @@ def evaluate_coco(results: list[dict] | str | os.PathLike, ann_file: str | os.Pa
         results = load_json(results_path, "results")
         if not isinstance(results, list):
             raise DataError(results_path, "results file must hold a JSON list")
-    gt = load_coco(ann_file, verbose)
+    gt = load_coco(ann_file)
     _check_results(results, gt, name)
     results = finite_results(results, f"results evaluated against {name}")
     quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext()

@@ -100,13 +100,5 @@ def score_ranking_lines(table: pd.DataFrame, v: dict) -> list[str]:
     return lines
 
 
-def score_ranking_section(raw4: pd.DataFrame) -> list[str]:
-    """Markdown lines for REPORT.md; empty when there is nothing to judge."""
-    table = score_ranking(raw4)
-    if table is None:
-        return []
-    return score_ranking_lines(table, score_ranking_verdict(table))
-
-
-__all__ = ["score_ranking", "score_ranking_verdict", "score_ranking_lines", "score_ranking_section",
+__all__ = ["score_ranking", "score_ranking_verdict", "score_ranking_lines",
            "AUC_FLOOR"]

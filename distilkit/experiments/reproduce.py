@@ -114,7 +114,7 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     with tqdm(total=len(runs), desc=f"reproduce {profile}", unit="run", disable=not progress) as bar, \
             inductor_cache(runs_dir):
         failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks", watch=watch,
-                            progress=progress, bar=bar, log=lambda m: bar.write(m) if progress else log(m))
+                            bar=bar, log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
     export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs,
                   compile=compile)

@@ -123,7 +123,7 @@ class _Progress:
 BUSY_RETRY_S = 10.0    # how often a runner looks again at a folder another runner holds
 
 
-def run_jobs(jobs: list[Job], *, cache_dir: Path, progress: bool, executor: ExecutorConfig | None = None,
+def run_jobs(jobs: list[Job], *, cache_dir: Path, executor: ExecutorConfig | None = None,
              jobs_in_parallel: int = 2, bar: tqdm | None = None, log=print,
              watch: RowWatch | None = None) -> list[tuple[Job, str]]:
     """Run what is not finished on ``executor`` (default: local, ``jobs_in_parallel`` at a time);

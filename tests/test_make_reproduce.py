@@ -42,3 +42,29 @@ def test_an_interrupted_reproduce_started_by_make_says_make_reproduce(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("interrupted (Ctrl-C): 0 of 3 runs finished")
     assert err[0].endswith('; resume with: make reproduce ARGS="--tables 4"')
+
+
+def test_an_interrupt_stops_the_rows_processes_at_once():
+    """Ctrl-C (or SIGTERM) while rows run: their processes get SIGTERM and the job ends now,
+    not when the rows would have (a row's kernel sits in its own session)."""
+    import signal
+    import threading
+    import time
+
+    from distilkit.experiments.runner import row_pool
+
+    started = threading.Event()
+
+    def row() -> int:
+        proc = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        started.set()
+        return proc.wait()
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with row_pool(1) as pool:
+            running = pool.submit(row)
+            assert started.wait(30)
+            raise KeyboardInterrupt
+    assert running.result(timeout=0) == -signal.SIGTERM
+    assert time.monotonic() - t0 < 30

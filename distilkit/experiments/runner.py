@@ -6,6 +6,7 @@ but a failed run's ``error.txt``, so a re-run retries it and the other runs go o
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -161,7 +162,7 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, executor: ExecutorConfig | Non
 
     teachers_left = set(state.teacher_dirs)
     log(stage_line("teachers", f"{len(teachers_left)} to train; rows that need none start beside them"))
-    with ThreadPoolExecutor(max_workers=executor.in_flight) as pool:
+    with row_pool(executor.in_flight) as pool:
         running: dict[Future, tuple[Job, str | None]] = {}
         while todo or running:
             if teachers_left and not (teachers_left - state.finished):
@@ -182,6 +183,39 @@ def run_jobs(jobs: list[Job], *, cache_dir: Path, executor: ExecutorConfig | Non
                 if watch is not None:
                     watch.poll([j for j, _ in running.values()], todo, log)
     return state.failures
+
+
+@contextlib.contextmanager
+def row_pool(workers: int):
+    """The threads rows run in. Interrupted (Ctrl-C, or SIGTERM as ``cli.Terminated``), the
+    rows' processes are stopped first, so the threads end now rather than when their rows would
+    have: the kernels papermill starts sit in sessions of their own, out of reach of the
+    terminal's Ctrl-C and of the SIGTERM make passes on."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    interrupted = False
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        interrupted = True
+        stop_child_processes()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=interrupted)
+
+
+def stop_child_processes(grace_s: float = 10.0) -> None:
+    """SIGTERM to every process this one started (and theirs), SIGKILL to any left after
+    ``grace_s``."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def _row_function(executor: ExecutorConfig, cache_dir: Path):

@@ -107,7 +107,8 @@ def test_the_submitit_local_executor_runs_a_table(tmp_path, smoke_root):
                          executor=ExecutorConfig(kind="submitit-local", jobs=2), log=lambda m: None)
     assert summary["failures"] == [] and summary["executor"] == "submitit-local"
     table = pd.read_csv(tmp_path / "results" / "table4.csv")
-    assert table["row"].tolist() == ["none"] and table["AP"].between(0, 1).all()
+    assert table["row"].tolist() == ["none"] and table["AP"].between(0, 100).all()
+    assert (table["AP_unit"] == "percent").all()
     assert any((tmp_path / "runs" / ".submitit").rglob("*_log.out"))   # it went through submitit
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 from distilkit import teacher_store_budget as budget
+from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.plan import plan_jobs, store_decisions
+
+DISTILLED_TABLE4_ROWS = [spec.row for spec in table4_rows() if spec.teacher]
 
 
 @pytest.mark.parametrize("model, expected", [
@@ -45,7 +48,7 @@ def _stored(profile: str, mode: str = "auto") -> list[str]:
 
 def test_paper_rows_run_their_teacher_live_by_default_and_share_it_when_asked():
     assert _stored("paper") == []
-    assert len(_stored("paper", "on")) == 8      # every distilled Table 4 row
+    assert _stored("paper", "on") == DISTILLED_TABLE4_ROWS
     (decision,) = store_decisions(plan_jobs([4], profile="paper", seeds=[0], runs_dir=Path("/tmp/u"))[1],
                                   Path("/tmp/u"))
     # 149,813 COCO crops x 300 epochs x 418,560 bytes
@@ -53,4 +56,4 @@ def test_paper_rows_run_their_teacher_live_by_default_and_share_it_when_asked():
 
 
 def test_smoke_rows_keep_sharing_their_teacher():
-    assert len(_stored("smoke")) == 8 and _stored("smoke", "off") == []
+    assert _stored("smoke") == DISTILLED_TABLE4_ROWS and _stored("smoke", "off") == []

@@ -179,11 +179,11 @@ def bench_model(name: str, root: Path, *, rounds: int, steps: int, seed: int = 0
 def job_flops(per_sample_train: dict[str, float], forward: dict[str, float], n_train: int, n_val: int) -> float:
     """FLOPs of the cpu main job: every row's training, its teachers' forwards (once per shared
     store) and one final evaluation with flip test (forward x 2 on detector boxes, x 1 on GT)."""
+    from distilkit.experiments.plan import Recipe
     from distilkit.experiments.reproduce import plan_runs
     from distilkit.experiments.scheduling import store_key
 
-    runs = plan_runs([4, 5, 6], profile="cpu", seeds=1, noise_seeds=3, runs_dir=Path("/nonexistent"),
-                     data_root=None, epochs=None)
+    runs = plan_runs([4, 5, 6], Recipe("cpu"), seeds=1, noise_seeds=3, runs_dir=Path("/nonexistent"))
     total, stores = 0.0, set()
     for job in runs:
         name, epochs = job.config.model_name(), job.config.schedule().epochs

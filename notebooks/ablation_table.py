@@ -43,7 +43,7 @@ train = True              # False: show the table from the run folders as they a
 # %%
 import pandas as pd
 
-from distilkit.experiments import TABLES, collect_table
+from distilkit.experiments import TABLES, Recipe, collect_table
 from distilkit.experiments.reproduce import default_dirs, run_tables
 
 pd.DataFrame([s.columns() | {"paper_AP": s.paper_AP} for s in TABLES[int(table)]()])
@@ -55,7 +55,6 @@ summary = run_tables([int(table)], profile=profile, seeds=seeds, noise_seeds=noi
 summary
 
 # %%
-results = collect_table(int(table), runs_dir or default_dirs(profile)[0], profile=profile,
-                        data_root=data_root, epochs=epochs)
+results = collect_table(int(table), runs_dir or default_dirs(profile)[0], Recipe(profile, data_root, epochs))
 results[["row", "student", "teacher", "reg_loss", "seed", "AP", "err_px", "paper_AP", "wall_s", "error",
          "AP_unit"]]   # AP and paper_AP in percent

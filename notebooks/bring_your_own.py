@@ -59,7 +59,7 @@ train = True              # False: judge the run folders as they are, train noth
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from distilkit.experiments import collect_table
+from distilkit.experiments import Recipe, collect_table
 from distilkit.experiments.bring_your_own import gain_labels, head_table, paired_gains, verdict_lines
 from distilkit.experiments.grid import BRING_YOUR_OWN, TEACHERS, bring_your_own_rows
 from distilkit.experiments.reproduce import default_dirs, run_tables
@@ -83,7 +83,7 @@ summary
 # ## Every run
 
 # %%
-runs = collect_table(BRING_YOUR_OWN, RUNS, profile=profile, data_root=data_root)
+runs = collect_table(BRING_YOUR_OWN, RUNS, Recipe(profile, data_root))
 runs[["row", "seed", "AP", "err_px", "PCK10", "score_auc", "kpt_score", "wall_s", "error"]]
 
 # %% [markdown]

@@ -43,6 +43,7 @@ joint = "right_ankle"     # the joint shown first
 threads = None
 
 # %%
+from distilkit.experiments import Recipe
 from distilkit.experiments.learning_curves import named_folders, table_run_folders
 from distilkit.experiments.reproduce import default_dirs
 from distilkit.viz import ROLE_LABELS
@@ -53,7 +54,7 @@ session = open_session(profile, given={"teacher": teacher, "plain": student_plai
                                        "full": student_full}, cache_dir=cache_dir, sample_ids=sample_ids,
                        num_samples=num_samples, seed=seed, threads=threads, notebook="explore")
 runs = named_folders(run_dirs) if run_dirs else table_run_folders(
-    4, default_dirs(session.profile)[0], profile=session.profile)
+    4, default_dirs(session.profile)[0], Recipe(session.profile))
 explorer = Explorer(crops=session.crops, choices=explorer_choices(session.paths, runs, ROLE_LABELS),
                     teacher=session.models["teacher"], teacher_label=ROLE_LABELS["teacher"], joint=joint)
 explorer.widget

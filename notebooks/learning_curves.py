@@ -33,6 +33,7 @@ out_dir = None            # None: runs/<profile>/figures/learning_curves; result
 # %%
 import matplotlib.pyplot as plt
 
+from distilkit.experiments import Recipe
 from distilkit.experiments.learning_curves import named_folders, table_run_folders
 from distilkit.experiments.reproduce import default_dirs
 from distilkit.viz import save_png_pdf
@@ -40,7 +41,7 @@ from distilkit.viz.curves import plot_runs_curves, read_curves
 from distilkit.viz.session import default_out_dir
 
 runs = named_folders(run_dirs) if run_dirs else table_run_folders(
-    int(table), runs_dir or default_dirs(profile)[0], profile=profile, data_root=data_root, epochs=epochs)
+    int(table), runs_dir or default_dirs(profile)[0], Recipe(profile, data_root, epochs))
 if not runs:
     raise FileNotFoundError(f"no run of Table {table} under {runs_dir or default_dirs(profile)[0]} has a "
                             "metrics.csv yet: run `make reproduce` (or name run_dirs)")

@@ -178,11 +178,11 @@ def test_a_run_that_finished_keeps_its_provenance_when_the_batch_that_started_it
 
     import pandas as pd
 
-    from distilkit.experiments.plan import plan_jobs
+    from distilkit.experiments.plan import Recipe, plan_jobs
     from distilkit.experiments.reproduce import run_tables
     from distilkit.provenance import RUN_PROVENANCE
 
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs", data_root=str(smoke_root))
+    _, jobs = plan_jobs([4], Recipe("smoke", str(smoke_root)), seeds=[0], runs_dir=tmp_path / "runs")
     job = next(j for j in jobs if j.spec.row == "none")
     fit(job.config)                                   # the row's kernel finished ...
     record = json.loads((job.run_dir / "run.json").read_text())

@@ -11,13 +11,13 @@ import pytest
 from distilkit.experiments import collect_table
 from distilkit.experiments.bring_your_own import gain_labels, paired_gains, sh_claims, verdict_lines
 from distilkit.experiments.grid import BRING_YOUR_OWN, BYO_STUDENT_EPOCHS
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.experiments.report_claims import ERR_FLOOR
 from distilkit.units import frame_in_percent
 
 
 def test_its_runs_are_planned_as_a_tables_teacher_first_in_plain_folder_names(tmp_path):
-    teachers, rows = plan_jobs([BRING_YOUR_OWN], profile="smoke", seeds=[0, 1], runs_dir=tmp_path)
+    teachers, rows = plan_jobs([BRING_YOUR_OWN], Recipe("smoke"), seeds=[0, 1], runs_dir=tmp_path)
     assert [t.run_dir.parent.name for t in teachers] == ["teachers"]
     assert [(j.spec.row, j.seed) for j in rows] == [
         (row, seed) for row in ("gap, plain", "gap + SH", "flatten, plain", "flatten + SH") for seed in (0, 1)]
@@ -79,13 +79,13 @@ def test_the_notebook_judges_the_folders_it_finds(tmp_path):
     from distilkit.paths import notebooks_dir
 
     runs = tmp_path / "runs"
-    teachers, rows = plan_jobs([BRING_YOUR_OWN], profile="smoke", seeds=[0, 1, 2], runs_dir=runs)
+    teachers, rows = plan_jobs([BRING_YOUR_OWN], Recipe("smoke"), seeds=[0, 1, 2], runs_dir=runs)
     for job in teachers + rows:
         job.run_dir.mkdir(parents=True)
         err = ERR[job.spec.row][job.seed] if job in rows else 3.0
         (job.run_dir / "final_metrics.json").write_text(json.dumps(
             {"config_hash": job.config.hash(), "AP": 0.01, "err_px": err}))
-    assert len(collect_table(BRING_YOUR_OWN, runs, profile="smoke")) == 13
+    assert len(collect_table(BRING_YOUR_OWN, runs, Recipe("smoke"))) == 13
     executed = tmp_path / "executed.ipynb"
     pm.execute_notebook(str(notebook_ipynb("bring_your_own", tmp_path / "nb")), str(executed),
                         parameters=dict(profile="smoke", runs_dir=str(runs), results_dir=str(tmp_path / "out"),

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from distilkit.engine.config import TrainConfig
+from distilkit.experiments.plan import Recipe
 from distilkit.experiments.reproduce import INDUCTOR_CACHE, inductor_cache, plan_runs
 from distilkit.profiles import CPU, SMOKE
 
@@ -55,8 +56,7 @@ def test_no_compile_plans_the_eager_folders_and_compile_moves_only_the_compiled_
     committed = _committed_hashes()
 
     def kept(compile):
-        runs = plan_runs([4, 5, 6], profile="cpu", seeds=1, noise_seeds=3, runs_dir=tmp_path,
-                         data_root=None, epochs=None, compile=compile)
+        runs = plan_runs([4, 5, 6], Recipe("cpu", compile=compile), seeds=1, noise_seeds=3, runs_dir=tmp_path)
         return {(str(j.spec.table), j.spec.row, str(j.seed)) for j in runs
                 if committed.get((str(j.spec.table), j.spec.row, str(j.seed))) == j.config.hash()}
 

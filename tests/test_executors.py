@@ -14,7 +14,7 @@ import pytest
 
 import distilkit.experiments.runner as runner
 from distilkit.experiments.executors import ExecutorConfig, slurm_parameters
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.experiments.reproduce import plan_runs, run_tables
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def _fake_rows(monkeypatch, seconds: float = 0.2):
 
 def test_rows_are_placed_one_per_device_and_never_share_one(tmp_path, monkeypatch):
     record = _fake_rows(monkeypatch)
-    teachers, jobs = plan_jobs([4], profile="smoke", seeds=[0, 1], runs_dir=tmp_path)
+    teachers, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0, 1], runs_dir=tmp_path)
     failures = runner.run_jobs(teachers + jobs, cache_dir=tmp_path / "nb", log=lambda m: None,
                                executor=ExecutorConfig(jobs=8, devices=("0", "1", "2")))
     assert failures == [] and len(record) == len(teachers) + len(jobs)
@@ -55,7 +55,7 @@ def test_a_folder_another_runner_holds_is_waited_for_not_failed(tmp_path, monkey
     record = _fake_rows(monkeypatch, seconds=0.05)
     monkeypatch.setattr(runner, "BUSY_RETRY_S", 0.2)
     real_execute = runner.execute_job
-    teachers, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    teachers, jobs = plan_jobs([6], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     held = next(j for j in jobs if j.spec.teacher is None)
     calls = {"busy": 0}
 
@@ -77,12 +77,10 @@ def test_a_folder_another_runner_holds_is_waited_for_not_failed(tmp_path, monkey
 
 
 def test_only_the_named_rows_run_and_an_unknown_label_lists_the_known_ones(tmp_path):
-    runs = plan_runs([4], profile="smoke", seeds=1, noise_seeds=1, runs_dir=tmp_path, data_root=None,
-                     epochs=None, rows=["none", "all"])
+    runs = plan_runs([4], Recipe("smoke"), seeds=1, noise_seeds=1, runs_dir=tmp_path, rows=["none", "all"])
     assert [r.spec.row for r in runs] == ["HRNet-W48 (teacher)", "none", "all"]
     with pytest.raises(ValueError, match=r"unknown row label\(s\) \['nope'\].*'KT\+VT'"):
-        plan_runs([4], profile="smoke", seeds=1, noise_seeds=1, runs_dir=tmp_path, data_root=None,
-                  epochs=None, rows=["nope"])
+        plan_runs([4], Recipe("smoke"), seeds=1, noise_seeds=1, runs_dir=tmp_path, rows=["nope"])
 
 
 def test_slurm_flags_become_submitit_parameters():

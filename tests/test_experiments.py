@@ -15,7 +15,7 @@ import pytest
 
 from distilkit.engine import read_config
 from distilkit.experiments import TABLES, table4_rows, table5_rows, table6_rows
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.experiments.records import COLUMNS, collect_table, run_row
 from distilkit.experiments.reproduce import run_tables
 from distilkit.experiments.runner import run_jobs
@@ -39,7 +39,7 @@ def test_grids_lay_out_the_papers_rows():
 
 
 def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
-    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4, 5], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     by_row = {(j.spec.table, j.spec.row): j for j in jobs}
     assert by_row[(4, "none")].run_dir == by_row[(5, "stemnet / none")].run_dir
     assert by_row[(4, "all")].run_dir == by_row[(5, "stemnet / HRNet-W48")].run_dir
@@ -47,7 +47,7 @@ def test_rows_shared_between_tables_share_a_run_folder(tmp_path):
 
 
 def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
-    _, jobs = plan_jobs([4, 5], profile="smoke", seeds=[0], runs_dir=tmp_path,
+    _, jobs = plan_jobs([4, 5], Recipe("smoke"), seeds=[0], runs_dir=tmp_path,
                         extra_seeds={(4, "none"): [0, 1, 2]})
     seeds = {}
     for j in jobs:
@@ -56,7 +56,7 @@ def test_a_row_shared_with_a_repeated_row_gets_the_same_seeds(tmp_path):
     assert seeds[(4, "all")] == seeds[(5, "stemnet / HRNet-W48")] == [0]
     t5_none = sorted(j.run_dir for j in jobs if j.spec.row == "stemnet / none")
     assert t5_none == sorted(j.run_dir for j in jobs if j.spec.table == 4 and j.spec.row == "none")
-    _, alone = plan_jobs([5], profile="smoke", seeds=[0], runs_dir=tmp_path,
+    _, alone = plan_jobs([5], Recipe("smoke"), seeds=[0], runs_dir=tmp_path,
                          extra_seeds={(4, "none"): [0, 1, 2]})  # Table 5 run on its own
     assert sorted(j.run_dir for j in alone if j.spec.row == "stemnet / none") == t5_none
 
@@ -94,13 +94,13 @@ def _finished(job, seed: int, ap: float, record: dict | None = None, config_hash
 
 
 def test_a_row_carries_the_provenance_its_run_recorded_and_blank_where_it_recorded_none(tmp_path):
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     job = jobs[0]
     record = {"wall_s": 321.0, "git_commit": "0123abcd", "device": "cpu:x86_64x2", "host": "box",
               "torch_version": "2.13.0+cpu", "timestamp": "2026-01-01T00:00:00+00:00"}
     _finished(job, 0, 0.1, record)
     old = _finished(job, 1, 0.2)      # a folder from before run records: no commit is better than a wrong one
-    table = collect_table(4, tmp_path, profile="smoke").set_index("seed")
+    table = collect_table(4, tmp_path, Recipe("smoke")).set_index("seed")
     assert {k: table.loc[0, k] for k in record} == record
     assert table.loc[0, "AP"] == pytest.approx(10.0) and table.loc[0, "AP_unit"] == "percent"
     assert table.loc[1, "git_commit"] == "" and table.loc[1, "wall_s"] == ""
@@ -108,23 +108,23 @@ def test_a_row_carries_the_provenance_its_run_recorded_and_blank_where_it_record
 
 
 def test_collect_table_lists_the_papers_rows_in_order_seeds_ascending_and_only_this_recipe(tmp_path):
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     job = {j.spec.row: j for j in jobs}
     for label, seed in [("all", 1), ("none", 0), ("all (L1)", 0), ("all", 0), ("CS", 0), ("none", 2),
                         ("all", 2), ("none", 1)]:      # the order parallel runs finished in
         _finished(job[label], seed, 0.1)
     _finished(job["KT"], 0, 0.3, config_hash="another-recipe")   # a stale folder is not this recipe's
-    table = collect_table(4, tmp_path, profile="smoke")
+    table = collect_table(4, tmp_path, Recipe("smoke"))
     assert list(table.columns) == list(COLUMNS)
     assert list(zip(table["row"], table["seed"])) == [
         ("none", 0), ("none", 1), ("none", 2), ("CS", 0), ("all", 0), ("all", 1), ("all", 2), ("all (L1)", 0)]
 
 
 def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
-    teachers, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    teachers, jobs = plan_jobs([6], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     for job in reversed(teachers + jobs):
         _finished(job, 0, 0.1)
-    assert collect_table(6, tmp_path, profile="smoke")["row"].tolist() == [
+    assert collect_table(6, tmp_path, Recipe("smoke"))["row"].tolist() == [
         "SimpleBaseline (teacher)", "DeepPose", "DeepPose + Simulated Heatmaps"]
 
 
@@ -172,8 +172,8 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root, 
 
 @pytest.mark.notebook
 def test_a_failing_row_is_reported_and_the_others_are_kept(tmp_path, smoke_root):
-    teacher_jobs, jobs = plan_jobs([6], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs",
-                                   data_root=str(smoke_root))
+    teacher_jobs, jobs = plan_jobs([6], Recipe("smoke", str(smoke_root)), seeds=[0],
+                                   runs_dir=tmp_path / "runs")
     plain = [j for j in jobs if j.spec.teacher is None][0]
     broken = replace(plain, spec=replace(plain.spec, row="broken"), run_dir=tmp_path / "runs" / "broken",
                      config=replace(plain.config, model="no-such-model", out_dir=str(tmp_path / "runs" / "broken")))

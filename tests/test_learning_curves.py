@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from distilkit.experiments.learning_curves import named_folders, table_run_folders
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.viz.curves import plot_runs_curves, read_curves
 
 TERMS = {"plain": ("reg",), "full": ("reg", "kt", "vt", "sh", "cs")}
@@ -67,13 +67,13 @@ def test_no_runs_is_a_clear_error():
 
 
 def test_the_default_runs_are_the_tables_rows_in_paper_order_seeds_ascending(tmp_path):
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     by_row = {j.spec.row: j.run_dir for j in jobs}
     _metrics(by_row["all"], TERMS["full"])
     _metrics(by_row["none"], TERMS["plain"])
     _metrics(by_row["none"].with_name(by_row["none"].name[:-1] + "1"), TERMS["plain"])   # seed 1
     by_row["CS"].mkdir()                                   # started, no epoch ended: left out
-    found = table_run_folders(4, tmp_path, profile="smoke")
+    found = table_run_folders(4, tmp_path, Recipe("smoke"))
     assert list(found) == ["none s0", "none s1", "all s0"]
     assert found["all s0"] == by_row["all"].resolve()
 

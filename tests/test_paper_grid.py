@@ -11,7 +11,7 @@ from distilkit.cli import main
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments import cost, initialisation
 from distilkit.experiments.paper_plan import init_label, paper_plan_lines
-from distilkit.experiments.plan import Start, plan_jobs, store_decisions
+from distilkit.experiments.plan import Recipe, Start, plan_jobs, store_decisions
 from distilkit.experiments.scheduling import waits_for
 
 
@@ -25,7 +25,7 @@ def pretrained(tmp_path) -> Path:
 
 
 def _paper(start: Start, tables=(4, 5, 6)):
-    teachers, rows = plan_jobs(list(tables), profile="paper", seeds=[0], runs_dir=Path("/tmp/grid"), start=start)
+    teachers, rows = plan_jobs(list(tables), Recipe("paper"), seeds=[0], runs_dir=Path("/tmp/grid"), start=start)
     return teachers + rows
 
 
@@ -58,7 +58,7 @@ def test_without_pretrained_files_the_plan_marks_them_missing_and_no_pretrained_
 
 @pytest.mark.parametrize("profile", ["cpu", "smoke"])
 def test_other_profiles_train_from_scratch_whatever_is_given(profile, pretrained):
-    teachers, rows = plan_jobs([4, 5, 6], profile=profile, seeds=[0], runs_dir=Path("/tmp/grid"),
+    teachers, rows = plan_jobs([4, 5, 6], Recipe(profile), seeds=[0], runs_dir=Path("/tmp/grid"),
                                start=Start(pretrained=pretrained))
     assert all(j.config.init_backbone is None for j in teachers + rows)
 
@@ -136,7 +136,7 @@ def test_a_measured_fp32_table_replaces_the_flops_estimate(monkeypatch, tmp_path
 
 
 def test_an_explicit_store_gets_a_cap_that_holds_it(pretrained):
-    _, rows = plan_jobs([4], profile="paper", seeds=[0], runs_dir=Path("/tmp/grid"),
+    _, rows = plan_jobs([4], Recipe("paper"), seeds=[0], runs_dir=Path("/tmp/grid"),
                         start=Start(pretrained=pretrained), teacher_store="on")
     stored = [j for j in rows if j.config.teacher_store]
     assert stored and all(j.config.teacher_store_cap >= 18 * 10**12 for j in stored)

@@ -14,7 +14,7 @@ import pytest
 
 from distilkit.engine.heartbeat import Heartbeat
 from distilkit.experiments import progress
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.experiments.progress import (EpochTimes, RowWatch, estimate_line, format_duration, plan_lines,
                                             row_label, stage_line)
 
@@ -29,7 +29,7 @@ def _epochs(run_dir: Path, n: int, epoch_s: float = 60.0):
 
 
 def test_a_running_row_reports_each_new_epoch_with_its_loss_and_the_eta(tmp_path):
-    teachers, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    teachers, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     running, waiting = jobs[:1], jobs[1:3]            # smoke students: 2 epochs each
     watch, lines = RowWatch(EpochTimes(), in_flight=1), []
     _epochs(running[0].run_dir, 1, epoch_s=90.0)
@@ -43,7 +43,7 @@ def test_a_running_row_reports_each_new_epoch_with_its_loss_and_the_eta(tmp_path
 
 
 def test_plan_lists_done_and_left_and_trains_nothing(tmp_path):
-    teachers, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path / "runs")
+    teachers, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path / "runs")
     teacher = teachers[0]
     teacher.run_dir.mkdir(parents=True)
     (teacher.run_dir / "final_metrics.json").write_text(json.dumps({"config_hash": teacher.config.hash()}))
@@ -61,7 +61,7 @@ def test_plan_lists_done_and_left_and_trains_nothing(tmp_path):
 
 
 def test_estimates_prefer_measured_epochs_over_the_reference():
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=Path("/nonexistent"))
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=Path("/nonexistent"))
     times = EpochTimes(reference={"distilpose-s": 30.0})
     assert times.row_seconds(jobs[0]) == 2 * 30.0
     times.measured["distilpose-s-smoke"] = [10.0, 20.0, 30.0]
@@ -106,7 +106,7 @@ class Clock:
 def test_a_running_row_speaks_from_its_first_batch_and_at_least_every_30_s(tmp_path, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(progress, "time", clock)
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     job, lines = jobs[0], []
     watch = RowWatch(EpochTimes(), in_flight=1)
     said_at = []
@@ -141,7 +141,7 @@ def test_a_running_row_speaks_from_its_first_batch_and_at_least_every_30_s(tmp_p
 
 def test_a_past_attempts_heartbeat_is_not_shown(tmp_path, monkeypatch):
     clock = Clock()
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     jobs[0].run_dir.mkdir(parents=True)
     Heartbeat(jobs[0].run_dir, epochs=2).batch(0, 7, 40, 3.0, 0.5)   # written before this session
     clock.now = time.time() + 600
@@ -155,7 +155,7 @@ def test_a_past_attempts_heartbeat_is_not_shown(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("tables, label", [([4], "teacher 'HRNet-W48'"), ([6], "teacher 'SimpleBaseline'")])
 def test_teachers_are_labelled_as_teachers(tables, label, tmp_path):
-    teachers, _ = plan_jobs(tables, profile="smoke", seeds=[0], runs_dir=tmp_path)
+    teachers, _ = plan_jobs(tables, Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     assert label in [row_label(t) for t in teachers]
     assert not any("table" in row_label(t) for t in teachers)
 
@@ -166,7 +166,7 @@ def test_teachers_are_labelled_as_teachers(tables, label, tmp_path):
     (False, {}, progress.GUESS_DATA_S, progress.GUESS_FIGURES_S),
 ])
 def test_the_estimate_counts_the_data_and_the_figures(data_ready, stages, data_s, figures_s, tmp_path):
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=tmp_path)
     times = EpochTimes(reference={"distilpose-s": 600.0}, stages=stages)
     rows_s = progress.runs_seconds(jobs, times, 2)     # the runner's order on a clock
     line = estimate_line(jobs, times, 2, data_ready=data_ready, figures=True)
@@ -176,7 +176,7 @@ def test_the_estimate_counts_the_data_and_the_figures(data_ready, stages, data_s
 
 
 def test_reference_times_are_scaled_by_the_levers_a_row_uses(tmp_path):
-    _, jobs = plan_jobs([4], profile="cpu", seeds=[0], runs_dir=tmp_path)
+    _, jobs = plan_jobs([4], Recipe("cpu"), seeds=[0], runs_dir=tmp_path)
     from dataclasses import replace
 
     from distilkit.experiments.progress import ROW_FIXED_S

@@ -87,14 +87,14 @@ def test_the_main_jobs_figure_stage_publishes_its_table_report_and_curves_notebo
 
     from distilkit.experiments import TABLES
     from distilkit.experiments.figures import render_figures
-    from distilkit.experiments.plan import plan_jobs
+    from distilkit.experiments.plan import Recipe, plan_jobs
 
     results, runs = tmp_path / "results", tmp_path / "runs"
     results.mkdir()
     specs = {s.row: s for s in TABLES[4]()}
     pd.DataFrame([{**specs[r].columns(), "seed": 0, "AP": ap, "err_px": e, "paper_AP": specs[r].paper_AP}
                   for r, ap, e in (("none", 0.2, 5.0), ("all", 0.3, 4.0))]).to_csv(results / "table4.csv", index=False)
-    _, jobs = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=runs)
+    _, jobs = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=runs)
     for job in jobs:
         if job.spec.row in ("none", "all"):
             _metrics(job.run_dir, TERMS["plain" if job.spec.row == "none" else "full"])

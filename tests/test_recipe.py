@@ -14,7 +14,7 @@ from distilkit.engine.cli import config_of
 from distilkit.engine.config import _digest
 from distilkit.experiments import table4_rows
 from distilkit.experiments.grid import BRING_YOUR_OWN
-from distilkit.experiments.plan import make_config, plan_jobs
+from distilkit.experiments.plan import Recipe, make_config, plan_jobs
 from distilkit.experiments.reproduce import plan_runs
 from distilkit.losses import LossConfig
 from distilkit.publish import read_manifest
@@ -27,8 +27,8 @@ def _row(name: str):
 
 
 def _config(spec, **kw) -> TrainConfig:
-    return make_config(spec, seed=0, profile="smoke", run_dir=Path("run"),
-                       teacher_ckpt=Path("teachers/hrw48-x/best.pt"), data_root=None, epochs=None, **kw)
+    return make_config(spec, Recipe("smoke"), seed=0, run_dir=Path("run"),
+                       teacher_ckpt=Path("teachers/hrw48-x/best.pt"), **kw)
 
 
 @pytest.mark.parametrize("overrides, changed", [
@@ -129,7 +129,7 @@ PINNED_SMOKE_HASHES = {"HRNet-W48 (teacher)": "e97182061021", "all": "03aa8ce7ff
 
 
 def test_a_teacher_and_a_distilled_students_smoke_hashes_are_pinned():
-    teachers, rows = plan_jobs([4], profile="smoke", seeds=[0], runs_dir=Path("runs"))
+    teachers, rows = plan_jobs([4], Recipe("smoke"), seeds=[0], runs_dir=Path("runs"))
     planned = {job.spec.row: job.config.hash() for job in teachers + rows}
     assert {row: planned[row] for row in PINNED_SMOKE_HASHES} == PINNED_SMOKE_HASHES
 
@@ -154,10 +154,10 @@ def test_every_cpu_plan_hash_names_rows_of_the_committed_results():
     committed = set()
     for path in [*sorted((REPO / "results").glob("table*.csv")), REPO / "results" / "teachers.csv"]:
         committed |= set(pd.read_csv(path, dtype=str)["config_hash"])
-    teachers, rows = plan_jobs([4, 5, 6], profile="cpu", seeds=[0], runs_dir=Path("runs"))
+    teachers, rows = plan_jobs([4, 5, 6], Recipe("cpu"), seeds=[0], runs_dir=Path("runs"))
     compiled = {job.spec.row for job in teachers + rows if job.config.hash() in committed}
     assert compiled == KEPT_WHEN_COMPILED
-    teachers, rows = plan_jobs([4, 5, 6], profile="cpu", seeds=[0], runs_dir=Path("runs"), compile=False)
+    teachers, rows = plan_jobs([4, 5, 6], Recipe("cpu", compile=False), seeds=[0], runs_dir=Path("runs"))
     moved = {job.spec.row for job in teachers + rows if job.config.hash() not in committed}
     assert moved == MOVED_BY_SH_MODE | NEW_ROWS
     for job in teachers + rows:
@@ -176,7 +176,7 @@ def test_the_bring_your_own_plan_names_the_committed_runs_but_its_distilled_rows
     notebook's own runner, eager); its SH rows moved: the notebook named its teacher's folder
     <slug>-<hash>-s0, the grid names it teachers/<key>-<hash>, and #33's sh_mode."""
     committed = set(pd.read_csv(REPO / "results" / "bring_your_own.csv", dtype=str)["config_hash"])
-    teachers, rows = plan_jobs([BRING_YOUR_OWN], profile="cpu", seeds=[0], runs_dir=Path("runs"), compile=False)
+    teachers, rows = plan_jobs([BRING_YOUR_OWN], Recipe("cpu", compile=False), seeds=[0], runs_dir=Path("runs"))
     assert {job.spec.row for job in teachers + rows if job.config.hash() not in committed} == {
         "gap + SH", "flatten + SH"}
 
@@ -199,8 +199,8 @@ def test_the_cpu_plan_names_the_folders_the_published_models_came_from():
     a fresh clone counts the published models' runs among its own, but for the rows 7529c57 (#33,
     sh_mode) moved: their folder is the one the plan named before."""
     published = {m["source_run"] for m in read_manifest(REPO / "results" / "models")["models"].values()}
-    runs = plan_runs([4, 5, 6], profile="cpu", seeds=1, noise_seeds=3, runs_dir=REPO / "runs" / "cpu",
-                     data_root=None, epochs=None, compile=False)
+    runs = plan_runs([4, 5, 6], Recipe("cpu", compile=False), seeds=1, noise_seeds=3,
+                     runs_dir=REPO / "runs" / "cpu")
     planned = {str(job.run_dir.relative_to(REPO)): job for job in runs}
     before_sh_mode = {}
     for path, job in planned.items():

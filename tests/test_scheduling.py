@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distilkit.experiments.plan import plan_jobs
+from distilkit.experiments.plan import Recipe, plan_jobs
 from distilkit.experiments.scheduling import finished_stores, start_order, store_key
 
 
 def _grid(tmp_path: Path):
-    teachers, rows = plan_jobs([4, 5], profile="cpu", seeds=[0], runs_dir=tmp_path,
+    teachers, rows = plan_jobs([4, 5], Recipe("cpu"), seeds=[0], runs_dir=tmp_path,
                                extra_seeds={(4, "all"): [0, 1]})
     return teachers, {(j.spec.table, j.spec.row, j.seed): j for j in rows}
 
@@ -61,7 +61,7 @@ def test_a_store_is_released_when_no_row_left_distils_from_its_teacher(tmp_path)
 def test_the_simulated_pool_waits_for_teachers_and_counts_the_idle_tail(tmp_path):
     from distilkit.experiments.scheduling import simulate
 
-    teachers, rows = plan_jobs([4], profile="cpu", seeds=[0], runs_dir=tmp_path)
+    teachers, rows = plan_jobs([4], Recipe("cpu"), seeds=[0], runs_dir=tmp_path)
     hrnet = teachers[0]
     plain = next(j for j in rows if j.spec.teacher is None)
     distilled = [j for j in rows if j.spec.teacher is not None][:2]

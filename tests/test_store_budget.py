@@ -7,7 +7,7 @@ import pytest
 
 from distilkit import teacher_store_budget as budget
 from distilkit.experiments.grid import table4_rows
-from distilkit.experiments.plan import plan_jobs, store_decisions
+from distilkit.experiments.plan import Recipe, plan_jobs, store_decisions
 
 DISTILLED_TABLE4_ROWS = [spec.row for spec in table4_rows() if spec.teacher]
 
@@ -42,14 +42,14 @@ def test_an_unknown_mode_is_refused(tmp_path):
 
 
 def _stored(profile: str, mode: str = "auto") -> list[str]:
-    _, rows = plan_jobs([4], profile=profile, seeds=[0], runs_dir=Path("/tmp/unused"), teacher_store=mode)
+    _, rows = plan_jobs([4], Recipe(profile), seeds=[0], runs_dir=Path("/tmp/unused"), teacher_store=mode)
     return [job.spec.row for job in rows if job.config.teacher_store]
 
 
 def test_paper_rows_run_their_teacher_live_by_default_and_share_it_when_asked():
     assert _stored("paper") == []
     assert _stored("paper", "on") == DISTILLED_TABLE4_ROWS
-    (decision,) = store_decisions(plan_jobs([4], profile="paper", seeds=[0], runs_dir=Path("/tmp/u"))[1],
+    (decision,) = store_decisions(plan_jobs([4], Recipe("paper"), seeds=[0], runs_dir=Path("/tmp/u"))[1],
                                   Path("/tmp/u"))
     # 149,813 COCO crops x 300 epochs x 418,560 bytes
     assert decision.estimate == 149_813 * 300 * 418_560 and not decision.on

@@ -443,12 +443,12 @@ def test_drawing_the_same_figure_twice_writes_the_same_bytes(tmp_path, tight):
 def test_main_job_checkpoints_are_found_in_the_main_jobs_run_folders(tmp_path):
     import json
 
-    from distilkit.experiments.plan import plan_jobs
+    from distilkit.experiments.plan import Recipe, plan_jobs
     from distilkit.experiments.figure_models import main_job_checkpoints
     from distilkit.viz.checkpoints import ensure_checkpoints
 
     repo = tmp_path
-    teachers, jobs = plan_jobs([4], profile="cpu", seeds=[0, 1], runs_dir=repo / "runs" / "cpu")
+    teachers, jobs = plan_jobs([4], Recipe("cpu"), seeds=[0, 1], runs_dir=repo / "runs" / "cpu")
 
     def finish(job, name: str):
         job.run_dir.mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,9 @@ def _fake_published(repo: Path, profile: str = "cpu") -> dict[str, Path]:
 
 def _fake_main_job(repo: Path) -> dict[str, Path]:
     """runs/cpu with finished runs of the four roles (as the main job lays them out)."""
-    from distilkit.experiments.plan import plan_jobs
+    from distilkit.experiments.plan import Recipe, plan_jobs
 
-    teachers, jobs = plan_jobs([4], profile="cpu", seeds=[0], runs_dir=repo / "runs" / "cpu")
+    teachers, jobs = plan_jobs([4], Recipe("cpu"), seeds=[0], runs_dir=repo / "runs" / "cpu")
     by_row = {j.spec.row: j for j in jobs}
     found = {}
     for role, job in (("teacher", teachers[0]), ("plain", by_row["none"]), ("tde", by_row["KT+VT"]),

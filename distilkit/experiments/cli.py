@@ -7,6 +7,7 @@ from pathlib import Path
 
 from distilkit.cli_args import HelpFormatter, positive_int
 from distilkit.experiments.grid import TABLES
+from distilkit.experiments.plan import Recipe
 from distilkit.experiments.reproduce import default_dirs, plan_runs, plan_text, reproduce
 from distilkit.profiles import PROFILES
 
@@ -146,9 +147,9 @@ def _finished_runs(args) -> str:
     from distilkit.experiments.records import is_finished
 
     runs_dir = Path(args.runs_dir or default_dirs(args.profile)[0]).resolve()
-    runs = plan_runs(args.tables, profile=args.profile, seeds=args.seeds, noise_seeds=args.noise_seeds,
-                     runs_dir=runs_dir, epochs=args.epochs, rows=args.rows, start=_start(args, check=False),
-                     data_root=str(Path(args.data_root).expanduser().resolve()) if args.data_root else None)
+    runs = plan_runs(args.tables, Recipe(args.profile, args.data_root, args.epochs, args.compile), seeds=args.seeds,
+                     noise_seeds=args.noise_seeds, runs_dir=runs_dir, rows=args.rows,
+                     start=_start(args, check=False))
     done = sum(is_finished(job) for job in runs)
     return (f"{done} of {len(runs)} runs finished and kept in {runs_dir} (skipped when it runs "
             "again; runs in flight continue from their last.pt)")

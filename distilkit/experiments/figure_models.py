@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from distilkit.experiments.grid import RunSpec, table4_rows, teacher_run
+from distilkit.experiments.plan import Recipe
 from distilkit.experiments.records import collect_table
 from distilkit.losses import LossConfig
 from distilkit.paths import repo_root, resolve
@@ -73,8 +74,7 @@ def main_job_checkpoints(profile: str, repo: str | Path | None = None, *,
     runs_root = Path(runs_root) if runs_root is not None else repo / "runs" / profile
     if not runs_root.is_dir():
         return {}
-    rows = pd.concat([collect_table(0, runs_root, profile=profile, repo=repo),
-                      collect_table(4, runs_root, profile=profile, repo=repo)])
+    rows = pd.concat([collect_table(table, runs_root, Recipe(profile), repo=repo) for table in (0, 4)])
     rows = rows[rows["error"] == ""]
     found: dict[str, Path] = {}
     for role, label in {**TABLE4_ROWS, "teacher": TEACHER_ROW}.items():

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distilkit.experiments.plan import seed_folders
+from distilkit.experiments.plan import Recipe, seed_folders
 from distilkit.experiments.records import table_jobs
 
 
-def table_run_folders(table: int, runs_root: str | Path, *, profile: str, data_root: str | None = None,
-                      epochs: int | None = None, teachers: bool = False) -> dict[str, Path]:
+def table_run_folders(table: int, runs_root: str | Path, recipe: Recipe, *,
+                      teachers: bool = False) -> dict[str, Path]:
     """``"<row> s<seed>"`` -> run folder, in the paper's row order and seeds ascending, for each
     of the table's rows with a metrics.csv under ``runs_root``; ``teachers``: the table's own
     teachers too (Table 4 shares its teacher, listed by table 0)."""
     runs_root = Path(runs_root).resolve()
-    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     folders: dict[str, Path] = {}
-    for job in table_jobs(table, profile=profile, runs_root=runs_root, data_root=data_root, epochs=epochs):
+    for job in table_jobs(table, recipe, runs_root=runs_root):
         if job.spec.losses.heatmap and not teachers:
             continue
         for seed, run_dir in seed_folders(job).items():

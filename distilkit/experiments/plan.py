@@ -15,6 +15,7 @@ from pathlib import Path
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.grid import TABLES, RunSpec, teacher_run, teachers_needed
 from distilkit.experiments.initialisation import FROM_TEACHER, init_source, uses_pretrained
+from distilkit.profiles import get_profile
 from distilkit.teacher_store_budget import COCO_TRAIN_INSTANCES, StoreDecision, bytes_per_crop, decide
 
 
@@ -51,18 +52,35 @@ def unique_runs(jobs: list[Job]) -> list[Job]:
 PLANNED_FIELDS = ("out_dir", "seed", "profile", "data_root", "teacher", "teacher_store")
 
 
-def make_config(spec: RunSpec, *, seed: int, profile: str, run_dir: Path, teacher_ckpt: Path | None,
-                data_root: str | None, epochs: int | None, progress: bool = False,
-                compile: bool | None = None) -> TrainConfig:
-    """The row's whole recipe: its model, losses and teacher, then its ``overrides``; ``compile``
-    None trains compiled the models the profile compiles (its ``compiled_models``)."""
+@dataclass(frozen=True)
+class Recipe:
+    """What every run of a grid shares: the profile, the data (None: the profile's synthetic
+    set), an override of the students' epochs, and whether models train compiled (None: the
+    models the profile compiles, its ``compiled_models``). ``data_root`` is held resolved, so two
+    spellings of one folder plan the same runs."""
+
+    profile: str = "cpu"
+    data_root: str | None = None
+    epochs: int | None = None
+    compile: bool | None = None
+
+    def __post_init__(self):
+        get_profile(self.profile)      # an unknown profile fails here, naming the known ones
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
+
+
+def make_config(spec: RunSpec, recipe: Recipe, *, seed: int, run_dir: Path, teacher_ckpt: Path | None,
+                progress: bool = False) -> TrainConfig:
+    """The row's whole recipe: its model, losses and teacher, then its ``overrides``."""
     planned = sorted(set(spec.overrides) & set(PLANNED_FIELDS))
     if planned:
         raise ValueError(f"table {spec.table} row {spec.row!r}: overrides may not set {planned} "
                          "(the planner sets them for every run)")
-    config = TrainConfig(out_dir=str(run_dir), model=spec.model, profile=profile, losses=spec.losses,
-                         teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed, epochs=epochs,
-                         data_root=data_root, progress=progress, compile=compile)
+    config = TrainConfig(out_dir=str(run_dir), model=spec.model, profile=recipe.profile, losses=spec.losses,
+                         teacher=str(teacher_ckpt) if teacher_ckpt else None, seed=seed,
+                         epochs=recipe.epochs, data_root=recipe.data_root, progress=progress,
+                         compile=recipe.compile)
     try:
         return config.with_overrides(spec.overrides)
     except (TypeError, ValueError) as err:
@@ -94,14 +112,14 @@ class Start:
         return [FROM_TEACHER[s.model] for t in tables for s in TABLES[t]() if s.model in FROM_TEACHER]
 
 
-def plan_teachers(keys: list[str], *, profile: str, runs_dir: Path, data_root: str | None = None,
-                  start: Start = Start(), compile: bool | None = None) -> list[Job]:
-    """One job per teacher key; the folder carries the config hash (out_dir is not in it)."""
+def plan_teachers(keys: list[str], recipe: Recipe, *, runs_dir: Path, start: Start = Start()) -> list[Job]:
+    """One job per teacher key, on the profile's teacher schedule (``recipe.epochs`` is the
+    students'); the folder carries the config hash (out_dir is not in it)."""
+    recipe = replace(recipe, epochs=None)
     jobs = []
     for key in keys:
-        spec = start.apply(teacher_run(key), profile, {})
-        cfg = make_config(spec, seed=0, profile=profile, run_dir=Path("."), teacher_ckpt=None,
-                          data_root=data_root, epochs=None, compile=compile)
+        spec = start.apply(teacher_run(key), recipe.profile, {})
+        cfg = make_config(spec, recipe, seed=0, run_dir=Path("."), teacher_ckpt=None)
         run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
         jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))
     return jobs
@@ -121,29 +139,26 @@ def seed_folders(job: Job) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def plan_jobs(tables: list[int], *, profile: str, seeds: list[int], runs_dir: Path,
-              data_root: str | None = None, epochs: int | None = None, extra_seeds: dict | None = None,
-              teacher_store: str = "auto", start: Start = Start(), compile: bool | None = None
-              ) -> tuple[list[Job], list[Job]]:
+def plan_jobs(tables: list[int], recipe: Recipe, *, seeds: list[int], runs_dir: Path,
+              extra_seeds: dict | None = None, teacher_store: str = "auto",
+              start: Start = Start()) -> tuple[list[Job], list[Job]]:
     """(teacher jobs, row jobs). ``extra_seeds`` maps (table, row) -> seeds for noise estimates.
 
     Rows of different tables that are the same experiment (Table 5's StemNet student with no
     or the HRNet teacher is Table 4's none / all) share one folder per seed, so they show the
     same seeds and cost one run. ``start``: where runs start (the paper profile's initialisation).
     """
-    keys = list(dict.fromkeys(teachers_needed(tables) + start.teachers_for(tables, profile)))
-    teacher_jobs = plan_teachers(keys, profile=profile, runs_dir=runs_dir, data_root=data_root, start=start,
-                                 compile=compile)
+    keys = list(dict.fromkeys(teachers_needed(tables) + start.teachers_for(tables, recipe.profile)))
+    teacher_jobs = plan_teachers(keys, recipe, runs_dir=runs_dir, start=start)
     teacher_dirs = {job.spec.row: job.run_dir for job in teacher_jobs}
     by_key = {key: teacher_dirs[teacher_run(key).row] for key in keys}
 
     def config_of(spec: RunSpec, seed: int) -> TrainConfig:
         ckpt = by_key[spec.teacher] / "best.pt" if spec.teacher else None
-        return make_config(spec, seed=seed, profile=profile, run_dir=Path("."), teacher_ckpt=ckpt,
-                           data_root=data_root, epochs=epochs, compile=compile)
+        return make_config(spec, recipe, seed=seed, run_dir=Path("."), teacher_ckpt=ckpt)
 
     def started(spec: RunSpec) -> RunSpec:
-        return start.apply(spec, profile, by_key)
+        return start.apply(spec, recipe.profile, by_key)
 
     rows = [(spec, config_of(spec, 0).hash()) for table in tables for spec in map(started, TABLES[table]())]
     extra_by_hash: dict[str, set[int]] = {digest: set() for _, digest in rows}
@@ -220,5 +235,5 @@ def _share_teacher_outputs(jobs: list[Job], runs_dir: Path, on: dict[str, StoreD
     return out
 
 
-__all__ = ["Job", "Start", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders",
+__all__ = ["Job", "Recipe", "Start", "unique_runs", "make_config", "plan_teachers", "plan_jobs", "seed_folders",
            "store_decisions", "train_crops"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from distilkit.experiments.grid import BRING_YOUR_OWN, TABLES, TEACHERS, teacher_run, teachers_needed
-from distilkit.experiments.plan import Job, plan_jobs, plan_teachers, seed_folders
+from distilkit.experiments.plan import Job, Recipe, plan_jobs, plan_teachers, seed_folders
 from distilkit.files import atomic_write_text
 from distilkit.losses import DISTILL_TERMS
 from distilkit.profiles import PROFILES
@@ -85,38 +85,33 @@ def _relative(path: Path, repo: Path | None) -> str:
         return str(path)
 
 
-def table_jobs(table: int, *, profile: str, runs_root: Path, data_root: str | None = None,
-               epochs: int | None = None, compile: bool | None = None) -> list[Job]:
+def table_jobs(table: int, recipe: Recipe, *, runs_root: Path) -> list[Job]:
     """Seed-0 jobs of a table's rows, its own teachers first (table 0: the shared teachers)."""
     if table == TEACHER_TABLE:
         keys = [k for k in TEACHERS if teacher_run(k).table == TEACHER_TABLE]
-        return plan_teachers(keys, profile=profile, runs_dir=runs_root, data_root=data_root,
-                             compile=compile)
+        return plan_teachers(keys, recipe, runs_dir=runs_root)
     if table not in TABLES:
         raise ValueError(f"unknown table {table}; known: {sorted(TABLES)} and {TEACHER_TABLE} (teachers)")
-    teachers, rows = plan_jobs([table], profile=profile, seeds=[0], runs_dir=runs_root,
-                               data_root=data_root, epochs=epochs, compile=compile)
+    teachers, rows = plan_jobs([table], recipe, seeds=[0], runs_dir=runs_root)
     return [t for t in teachers if t.spec.table == table] + rows
 
 
-def collect_table(table: int, runs_root: str | Path, *, profile: str | None = None,
-                  data_root: str | None = None, epochs: int | None = None,
-                  repo: Path | None = None, compile: bool | None = None) -> pd.DataFrame:
+def collect_table(table: int, runs_root: str | Path, recipe: Recipe | None = None, *,
+                  repo: Path | None = None) -> pd.DataFrame:
     """A results table derived from the run folders under ``runs_root`` (e.g. ``runs/cpu``), its
     AP, AR and PCK in percent (``AP_unit``; the folders keep fractions, ``distilkit.units``).
 
     Rows in the paper's order, each row's seeds ascending, every seed whose folder holds a
-    finished or failed run of this recipe. ``profile`` defaults to the folder's name.
+    finished or failed run of this recipe. ``recipe`` defaults to the folder's name as profile.
     """
     runs_root = Path(runs_root)
-    profile = profile or runs_root.name
-    if profile not in PROFILES:
-        raise ValueError(f"{runs_root}: pass profile= (one of {sorted(PROFILES)}); the folder's "
-                         "name is not a profile")
-    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
+    if recipe is None:
+        if runs_root.name not in PROFILES:
+            raise ValueError(f"{runs_root}: pass a Recipe (profile one of {sorted(PROFILES)}); the "
+                             "folder's name is not a profile")
+        recipe = Recipe(runs_root.name)
     rows = []
-    for job in table_jobs(table, profile=profile, runs_root=runs_root.resolve(), data_root=data_root,
-                          epochs=epochs, compile=compile):
+    for job in table_jobs(table, recipe, runs_root=runs_root.resolve()):
         for seed, run_dir in seed_folders(job).items():
             row = run_row(job, run_dir, seed, repo)
             if row is not None:
@@ -124,7 +119,8 @@ def collect_table(table: int, runs_root: str | Path, *, profile: str | None = No
     return frame_in_percent(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
-def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path, **kw) -> list[Path]:
+def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path,
+                  recipe: Recipe | None = None) -> list[Path]:
     """Write ``table<N>.csv`` for each table (``bring_your_own.csv`` for table 7) and
     ``teachers.csv`` when a table needs them."""
     results_dir = Path(results_dir)
@@ -133,7 +129,7 @@ def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | P
     needs_teachers = any(teacher_run(k).table == TEACHER_TABLE for k in teachers_needed(tables))
     for table in ([TEACHER_TABLE] if needs_teachers else []) + list(tables):
         name = {TEACHER_TABLE: "teachers.csv", BRING_YOUR_OWN: "bring_your_own.csv"}.get(table, f"table{table}.csv")
-        frame = collect_table(table, runs_root, **kw)
+        frame = collect_table(table, runs_root, recipe)
         # atomic: two runners sharing a results folder may export at the same time
         atomic_write_text(results_dir / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(results_dir / name)

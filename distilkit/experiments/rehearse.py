@@ -26,7 +26,7 @@ from pathlib import Path
 
 from distilkit import paths
 from distilkit.experiments.cost import COCO_VAL_DETECTIONS
-from distilkit.experiments.plan import Job, Start, train_crops
+from distilkit.experiments.plan import Job, Recipe, Start, train_crops
 from distilkit.teacher_store_budget import format_bytes
 
 BATCH = 2
@@ -65,8 +65,8 @@ def rehearse(*, profile: str = "paper", start: Start = Start(), data_root: str |
         from distilkit.data.synthetic import ensure_synthetic
         data_root = str(ensure_synthetic(SYNTHETIC, seed=0, progress=False))
     data_root = str(Path(data_root).expanduser().resolve())
-    planned = plan_runs(list(tables), profile=profile, seeds=1, noise_seeds=1, runs_dir=runs_dir,
-                        data_root=data_root, epochs=None, rows=rows, start=start, teacher_store="off")
+    planned = plan_runs(list(tables), Recipe(profile, data_root), seeds=1, noise_seeds=1, runs_dir=runs_dir,
+                        rows=rows, start=start, teacher_store="off")
     failed = 0
     for job in rehearsal_jobs(planned, runs_dir=runs_dir, data_root=data_root):
         real = next(j for j in planned if j.run_dir == job.run_dir)

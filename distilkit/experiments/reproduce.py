@@ -16,7 +16,7 @@ from distilkit.data.errors import DataError, UsageError
 from distilkit.experiments.executors import ExecutorConfig
 from distilkit.experiments.grid import table4_rows
 from distilkit.experiments.initialisation import check_pretrained, uses_pretrained
-from distilkit.experiments.plan import Start, plan_jobs, store_decisions
+from distilkit.experiments.plan import Recipe, Start, plan_jobs, store_decisions
 from distilkit.experiments.progress import (EpochTimes, RowWatch, data_ready, estimate_line, format_duration,
                                             plan_lines, stage_line)
 from distilkit.experiments.scheduling import waits_for
@@ -73,7 +73,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     initialisation files (MissingPretrained, before anything runs, when they are not given and
     ``start.scratch`` is off); ``teacher_store``: auto | on | off; ``compile`` False trains every
     model eager (None: as the profile chooses)."""
-    get_profile(profile)  # fail early on a typo
+    recipe = Recipe(profile, data_root, epochs, compile)      # an unknown profile fails here
+    data_root = recipe.data_root
     if not start.scratch:
         check_pretrained(start.pretrained, profile=profile)
     paths.require_repo("reproduce")
@@ -84,13 +85,11 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     # absolute: each row's kernel runs with the notebooks folder as its working directory
     runs_dir = Path(runs_dir or d_runs).resolve()
     results_dir = Path(results_dir or d_results).resolve()
-    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
     if data_root is not None and not Path(data_root).is_dir():
         raise DataError(data_root, "not a folder (--data-root wants a COCO-layout folder)")
     # planned before the data stage: a mistyped row label fails at once
-    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store,
-                     compile=compile)
+    runs = plan_runs(tables, recipe, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir, rows=rows,
+                     start=start, teacher_store=teacher_store)
     say = log if not progress else (lambda m: tqdm.write(m))
     times = EpochTimes.gather(runs_dir, paths.results_dir(profile))
     say(estimate_line(runs, times, executor.in_flight, data_ready=data_ready(profile, data_root),
@@ -116,8 +115,7 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
         failures = run_jobs(runs, executor=executor, cache_dir=runs_dir / ".notebooks", watch=watch,
                             bar=bar, log=lambda m: bar.write(m) if progress else log(m))
     wall = time.perf_counter() - t0
-    export_tables(tables, runs_dir, results_dir, profile=profile, data_root=data_root, epochs=epochs,
-                  compile=compile)
+    export_tables(tables, runs_dir, results_dir, recipe)
     # slot-seconds no row used: waits for teachers and the tail (scheduling, rule 3)
     idle = executor.in_flight * wall - sum(watch.busy_s)
     return {"profile": profile, "tables": tables, "seeds": seeds, "noise_seeds": noise_seeds,
@@ -139,10 +137,10 @@ def plan_text(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise_
     (``experiments.paper_plan``)."""
     executor = executor or ExecutorConfig()
     runs_dir = Path(runs_dir or default_dirs(profile)[0]).resolve()
-    data_root = str(Path(data_root).expanduser().resolve()) if data_root else None
-    runs = plan_runs(tables, profile=profile, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir,
-                     data_root=data_root, epochs=epochs, rows=rows, start=start, teacher_store=teacher_store,
-                     compile=compile)
+    recipe = Recipe(profile, data_root, epochs, compile)
+    data_root = recipe.data_root
+    runs = plan_runs(tables, recipe, seeds=seeds, noise_seeds=noise_seeds, runs_dir=runs_dir, rows=rows,
+                     start=start, teacher_store=teacher_store)
     if uses_pretrained(profile):
         from distilkit.experiments.paper_plan import paper_plan_lines
         decisions = store_decisions(runs, runs_dir, mode=teacher_store)
@@ -176,16 +174,14 @@ def _reference_wall(results_dir: Path) -> tuple[float, str, int] | None:
         return None
 
 
-def plan_runs(tables: list[int], *, profile: str, seeds: int, noise_seeds: int, runs_dir: Path,
-              data_root: str | None, epochs: int | None, rows: list[str] | None = None,
-              start: Start = Start(), teacher_store: str = "auto", compile: bool | None = None) -> list:
+def plan_runs(tables: list[int], recipe: Recipe, *, seeds: int, noise_seeds: int, runs_dir: Path,
+              rows: list[str] | None = None, start: Start = Start(), teacher_store: str = "auto") -> list:
     """The grid's runs, one per folder, teachers first; ``rows`` keeps those labels and the
     teachers they need (an unknown label is an error that lists the known ones)."""
     # also without Table 4: Table 5 shares its repeated rows and must show the same seeds
     extra = {(4, row): list(range(noise_seeds)) for row in NOISE_ROWS}
-    teacher_jobs, row_jobs = plan_jobs(tables, profile=profile, seeds=list(range(seeds)), runs_dir=runs_dir,
-                                       data_root=data_root, epochs=epochs, extra_seeds=extra,
-                                       start=start, teacher_store=teacher_store, compile=compile)
+    teacher_jobs, row_jobs = plan_jobs(tables, recipe, seeds=list(range(seeds)), runs_dir=runs_dir,
+                                       extra_seeds=extra, start=start, teacher_store=teacher_store)
     if rows is not None:
         known = list(dict.fromkeys(j.spec.row for j in row_jobs))
         unknown = [r for r in rows if r not in known]

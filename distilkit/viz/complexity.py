@@ -87,11 +87,12 @@ def ours_from_results(results_dir: str | Path, profile: str = "cpu", *,
 def ours_from_runs(runs_root: str | Path, profile: str = "cpu", *,
                    rows: Mapping[int, tuple[str, ...] | None] | None = KEY_ROWS) -> pd.DataFrame:
     """Our finished runs found in the main job's run folders (``collect_table``)."""
+    from distilkit.experiments.plan import Recipe
     from distilkit.experiments.records import collect_table
 
     if not Path(runs_root).is_dir():
         return ours_from_tables([], profile, rows=rows)
-    frames = [collect_table(t, runs_root, profile=profile) for t in (0, 4, 5, 6)]
+    frames = [collect_table(t, runs_root, Recipe(profile)) for t in (0, 4, 5, 6)]
     return ours_from_tables([r for f in frames for r in f.to_dict("records")], profile, rows=rows)
 
 

@@ -49,8 +49,9 @@ def results_dir(profile: str) -> Path:
 
 
 def resolve(path: str | Path, base: Path | None = None) -> Path:
-    """A path as given when absolute, else relative to ``base`` (default: the repository)."""
-    path = Path(path)
+    """A path as given when absolute (``~`` expanded), else relative to ``base`` (default: the
+    repository): the one base of every relative path a notebook or a figure is given."""
+    path = Path(path).expanduser()
     return path if path.is_absolute() else (base or repo_root()) / path
 
 

@@ -63,11 +63,12 @@ from distilkit.experiments import Recipe, collect_table
 from distilkit.experiments.bring_your_own import gain_labels, head_table, paired_gains, verdict_lines
 from distilkit.experiments.grid import BRING_YOUR_OWN, TEACHERS, bring_your_own_rows
 from distilkit.experiments.reproduce import default_dirs, run_tables
-from distilkit.viz.figures import resolve_path, save_png_pdf
+from distilkit.paths import resolve
+from distilkit.viz.figures import save_png_pdf
 from distilkit.viz.paired_gains import plot_paired_gains
 
-RUNS = resolve_path(runs_dir) if runs_dir else default_dirs(profile)[0]
-OUT = resolve_path(results_dir) if results_dir else RUNS / "bring_your_own"
+RUNS = resolve(runs_dir) if runs_dir else default_dirs(profile)[0]
+OUT = resolve(results_dir) if results_dir else RUNS / "bring_your_own"
 head_table([TEACHERS["simplebaseline_resnet18"].model, *(row.model for row in bring_your_own_rows())],
            profile)
 

@@ -43,8 +43,8 @@ threads = None
 # %%
 import matplotlib.pyplot as plt
 
-from distilkit.viz import ROLE_LABELS, resolve_path, save_png_pdf
 from distilkit import paths
+from distilkit.viz import ROLE_LABELS, save_png_pdf
 from distilkit.viz.complexity import (add_complexity, load_paper_points, ours_from_checkpoints,
                                       ours_from_results, ours_from_runs, plot_complexity)
 from distilkit.viz.session import default_out_dir, open_session
@@ -52,11 +52,11 @@ from distilkit.viz.session import default_out_dir, open_session
 if threads:
     import torch
     torch.set_num_threads(int(threads))
-paper = load_paper_points(resolve_path(paper_csv) if paper_csv else None)
+paper = load_paper_points(paths.resolve(paper_csv) if paper_csv else None)
 # the main job's run folders when it ran here; else the exported (e.g. committed) results
 ours, source = ours_from_runs(paths.runs_dir(profile), profile), f"run folders in {paths.runs_dir(profile)}"
 if ours.empty:
-    results = paths.results_dir(profile) if results_dir is None else resolve_path(results_dir)
+    results = paths.results_dir(profile) if results_dir is None else paths.resolve(results_dir)
     ours, source = ours_from_results(results, profile), f"results CSVs in {results}"
 if ours.empty:
     # no table runs at this profile: the four models the other notebooks use
@@ -68,7 +68,7 @@ if ours.empty:
     source = "checkpoints: " + ", ".join(str(p) for p in session.paths.values())
 print("ours from", source)
 ours = add_complexity(ours)
-figures = resolve_path(out_dir) if out_dir else default_out_dir(profile, "complexity")
+figures = paths.resolve(out_dir) if out_dir else default_out_dir(profile, "complexity")
 figures.mkdir(parents=True, exist_ok=True)
 ours.to_csv(figures / "complexity_ours.csv", index=False)
 ours.round(4)

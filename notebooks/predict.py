@@ -40,7 +40,7 @@ data_root = None          # synthetic val images (None: where the checkpoint was
 num_images = 3            # validation scenes to show
 photograph = True         # also the astronaut photograph from scikit-image
 flip_test = True
-out_dir = "../runs/notebooks/predict"
+out_dir = "runs/notebooks/predict"   # relative: from the repository root
 threads = None
 
 # %%
@@ -52,9 +52,9 @@ import torch
 from distilkit.data.boxes import whole_image_box
 from distilkit.data.topdown import DEFAULT_DET_FILE
 from distilkit.evaluation.coco import write_coco_results
+from distilkit.paths import resolve
 from distilkit.predict import keypoint_score_rule, load_checkpoint_model, predict_files, predict_image
 from distilkit.viz import save_png_pdf
-from distilkit.viz.figures import resolve_path
 from distilkit.viz.poses import plot_joint_confidences, plot_poses, student_checkpoint
 from distilkit.viz.samples import data_root_of
 
@@ -64,8 +64,8 @@ ckpt_path = student_checkpoint(checkpoint, profile=profile, main_job_profile=mai
                                cache_dir=cache_dir)
 model, ckpt = load_checkpoint_model(ckpt_path)
 rule = keypoint_score_rule(model, ckpt)
-root = data_root_of(ckpt_path, None if data_root is None else resolve_path(data_root))
-out = resolve_path(out_dir)
+root = data_root_of(ckpt_path, None if data_root is None else resolve(data_root))
+out = resolve(out_dir)
 out.mkdir(parents=True, exist_ok=True)
 print(f"checkpoint {ckpt_path}\n  {ckpt['model_name']} ({model.kind}), profile "
       f"{ckpt['config']['profile']}, keypoint scores: {rule}\n  data {root}\n  figures -> {out}")

@@ -36,7 +36,7 @@ losses = "reg"            # comma list: reg,kt,vt,sh,cs  (teachers: heatmap)
 reg_loss = "smooth_l1"    # the paper's; "l1" is the control
 seed = 0
 epochs = None             # None: the profile's schedule
-out_dir = "../runs/notebook/train_eval"
+out_dir = "runs/notebook/train_eval"   # relative paths: from the repository root
 progress = True
 threads = None            # torch threads for this process (None: leave as is)
 resume = True             # continue from out_dir/last.pt when it exists
@@ -54,6 +54,7 @@ import torch
 
 from distilkit.engine import TrainConfig, fit, read_config
 from distilkit.losses import parse_loss_switches
+from distilkit.paths import resolve
 from distilkit.units import metrics_in_percent
 from distilkit.viz.curves import plot_learning_curves
 from distilkit.viz.predictions import plot_predictions
@@ -61,12 +62,14 @@ from distilkit.viz.predictions import plot_predictions
 if threads:
     torch.set_num_threads(int(threads))
 if config_path:
-    config = read_config(config_path)
+    config = read_config(resolve(config_path))
 else:
-    config = TrainConfig(out_dir=str(out_dir), model=model, profile=profile,
-                         losses=parse_loss_switches(losses, reg_loss=reg_loss), teacher=teacher,
-                         seed=int(seed), epochs=epochs, data_root=data_root, progress=progress,
-                         resume=resume, device=device or "auto", teacher_store=teacher_store,
+    config = TrainConfig(out_dir=str(resolve(out_dir)), model=model, profile=profile,
+                         losses=parse_loss_switches(losses, reg_loss=reg_loss),
+                         teacher=teacher and str(resolve(teacher)), seed=int(seed), epochs=epochs,
+                         data_root=data_root and str(resolve(data_root)), progress=progress,
+                         resume=resume, device=device or "auto",
+                         teacher_store=teacher_store and str(resolve(teacher_store)),
                          tensorboard=bool(tensorboard))
 out_dir, seed = config.out_dir, config.seed
 print(config.model_name(), config.losses.switches(), "config", config.hash())

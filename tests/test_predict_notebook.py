@@ -42,7 +42,7 @@ def test_predict_notebook_shows_synthetic_scenes_and_the_photograph(smoke_studen
     known = papermill.inspect_notebook(str(source))
     assert {"checkpoint", "profile", "out_dir", "cache_dir", "num_images", "threads"} <= set(known)
     assert known["checkpoint"]["default"] == "None"
-    assert known["out_dir"]["default"].strip("\"'").startswith("../runs/")   # never results/
+    assert known["out_dir"]["default"].strip("\"'").startswith("runs/")   # from the repository root; never results/
     out = tmp_path / "figures"
     papermill.execute_notebook(str(source), str(tmp_path / "predict.out.ipynb"),
                                parameters={"checkpoint": str(smoke_student), "profile": "smoke",

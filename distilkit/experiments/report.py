@@ -25,6 +25,7 @@ from distilkit.experiments.report_tables import (SUMMARY_COLUMNS, TABLE_TITLES, 
 from distilkit.experiments.report_tolerance import (error_tolerance, error_tolerance_lines,
                                                     plot_ap_vs_error)
 from distilkit.units import read_percent_csv
+from distilkit.paths import resolve
 from distilkit.viz.figures import save_png_pdf
 
 @dataclass
@@ -169,7 +170,7 @@ def _conclusions_table(d: ReportData) -> list[str]:
 def write_figures(d: ReportData, fig_dir: str | Path) -> dict[str, plt.Figure]:
     """Draw the report's figures and save each as PNG and PDF into ``fig_dir``; return them by
     file stem (closed: their axes and artists stay readable)."""
-    fig_dir = Path(fig_dir).resolve()  # save_png_pdf: relative = notebooks/
+    fig_dir = resolve(fig_dir)
     figures = {}
     if d.has_gain_figure:
         figures["table4_component_gain"] = plot_component_gains(d.summaries[4], err_margin=d.noise["err"],
@@ -185,10 +186,11 @@ def write_figures(d: ReportData, fig_dir: str | Path) -> dict[str, plt.Figure]:
 def write_report(results_dir: str | Path, fig_dir: str | Path | None = None,
                  out_dir: str | Path | None = None) -> Path:
     """``REPORT.md`` of the CSVs in ``results_dir``, written to ``out_dir`` (default: beside
-    them), and its figures (default ``<out_dir>/figures``)."""
-    results_dir = Path(results_dir)
-    out_dir = Path(out_dir) if out_dir is not None else results_dir
-    fig_dir = Path(fig_dir or out_dir / "figures").resolve()
+    them), and its figures (default ``<out_dir>/figures``); relative folders are taken from the
+    repository root (``paths.resolve``)."""
+    results_dir = resolve(results_dir)
+    out_dir = resolve(out_dir) if out_dir is not None else results_dir
+    fig_dir = resolve(fig_dir) if fig_dir is not None else out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     d = report_data(results_dir)
     write_figures(d, fig_dir)

@@ -20,8 +20,8 @@ notebooks call, one concept per module:
 """
 from distilkit.experiments.figure_models import ROLE_LABELS, ROLES
 from distilkit.viz.checkpoints import ensure_checkpoints, load_models
-from distilkit.viz.figures import resolve_path, save_png_pdf
+from distilkit.viz.figures import save_png_pdf
 from distilkit.viz.samples import Crops, keypoint_index, load_val_crops
 
-__all__ = ["ROLES", "ROLE_LABELS", "ensure_checkpoints", "load_models", "resolve_path",
+__all__ = ["ROLES", "ROLE_LABELS", "ensure_checkpoints", "load_models",
            "save_png_pdf", "Crops", "keypoint_index", "load_val_crops"]

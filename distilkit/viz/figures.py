@@ -1,10 +1,9 @@
 """Where the visualisation notebooks put their figures, and how they save them.
 
 Paper figures are mirrored, so every figure is written twice: a PNG to look at and a PDF
-to drop into a report. Relative output folders are taken from the notebooks folder, the
-working directory papermill and JupyterLab give the notebooks, so ``../results/figures``
-means the same place whether a notebook runs interactively, under papermill, or a
-function is called from a script elsewhere.
+to drop into a report. A relative output folder is taken from the repository root
+(``distilkit.paths.resolve``), so ``results/figures`` means the same place whether a notebook
+runs interactively, under papermill, or a function is called from a script elsewhere.
 """
 from __future__ import annotations
 
@@ -12,13 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from distilkit.paths import notebooks_dir
-
-
-def resolve_path(path: str | Path, base: str | Path | None = None) -> Path:
-    """``path`` as is when absolute, else relative to ``base`` (default: the notebooks folder)."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else (Path(base or notebooks_dir()) / p).resolve()
+from distilkit.paths import resolve
 
 
 # no creation date: a re-run that draws the same figure writes the same bytes
@@ -29,7 +22,7 @@ def save_png_pdf(fig: plt.Figure, out_dir: str | Path, name: str, *, dpi: int = 
                  tight: bool = True) -> tuple[Path, Path]:
     """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` (folder created); return both.
     ``tight``: crop to the drawn content (``bbox_inches="tight"``) instead of the figure size."""
-    out = resolve_path(out_dir)
+    out = resolve(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = name[:-4] if name.endswith((".png", ".pdf")) else name
     png, pdf = out / f"{stem}.png", out / f"{stem}.pdf"
@@ -54,4 +47,4 @@ SHORT_NAMES: dict[str, str] = {
 }
 
 
-__all__ = ["resolve_path", "save_png_pdf", "pretty_joint", "SHORT_NAMES"]
+__all__ = ["save_png_pdf", "pretty_joint", "SHORT_NAMES"]

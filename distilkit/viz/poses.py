@@ -20,8 +20,9 @@ from matplotlib.figure import Figure
 from distilkit.experiments.figure_models import main_job_checkpoints
 from distilkit.files import atomic_file
 from distilkit.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from distilkit.paths import resolve
 from distilkit.viz.checkpoints import REPO, ensure_checkpoints
-from distilkit.viz.figures import SHORT_NAMES, resolve_path
+from distilkit.viz.figures import SHORT_NAMES
 from distilkit.viz.skeleton import draw_box, draw_skeleton
 
 SCORE_THR = 0.2
@@ -145,14 +146,14 @@ def student_checkpoint(checkpoint: str | Path | None = None, *, profile: str = "
     """The checkpoint ``notebooks/predict.py`` shows: ``checkpoint`` when given; else the main
     job's fully distilled student (``runs/<main_job_profile>``) when it has one; else the
     ``profile`` one ``ensure_checkpoints`` finds or trains into ``cache_dir`` (smoke: seconds).
-    Relative paths are taken from the notebooks folder."""
+    Relative paths are taken from the repository root."""
     if checkpoint is not None:
-        return resolve_path(checkpoint)
+        return resolve(checkpoint)
     if main_job_profile:
         found = main_job_checkpoints(main_job_profile, repo).get("full")
         if found is not None:
             return Path(found)
-    cache = None if cache_dir is None else resolve_path(cache_dir)
+    cache = None if cache_dir is None else resolve(cache_dir)
     return ensure_checkpoints(profile, cache, roles=("full",), repo=repo)["full"]
 
 

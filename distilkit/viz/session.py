@@ -14,10 +14,10 @@ from typing import Mapping, Sequence
 import torch
 
 from distilkit.experiments.figure_models import ROLES, main_job_checkpoints
-from distilkit.paths import repo_root
+from distilkit.paths import repo_root, resolve
 from distilkit.publish import published_checkpoints, published_note
 from distilkit.viz.checkpoints import ensure_checkpoints, load_models
-from distilkit.viz.figures import resolve_path, save_png_pdf
+from distilkit.viz.figures import save_png_pdf
 from distilkit.viz.samples import Crops, data_root_of, load_val_crops
 
 
@@ -74,7 +74,7 @@ def open_session(profile: str | None = None, *, given: Mapping[str, str | Path |
     ``profile=None``: the main job's cpu models when ``runs/cpu`` has them, else the published
     cpu models of ``results/models``, else smoke models (``default_profile``); ``out_dir=None``:
     ``default_out_dir``. Relative ``cache_dir`` / ``out_dir`` / ``data_root`` are taken from the
-    notebooks folder (see ``distilkit.viz.figures.resolve_path``). On smoke models a banner says
+    repository root (``distilkit.paths.resolve``). On smoke models a banner says
     they are untrained; on published models one line says so and names their commit."""
     repo = repo or repo_root()
     profile = profile or default_profile(roles, repo)
@@ -84,8 +84,8 @@ def open_session(profile: str | None = None, *, given: Mapping[str, str | Path |
         _show_banner()
     if threads:
         torch.set_num_threads(int(threads))
-    root_arg = None if data_root is None else str(resolve_path(data_root))
-    paths = ensure_checkpoints(profile, None if cache_dir is None else resolve_path(cache_dir),
+    root_arg = None if data_root is None else str(resolve(data_root))
+    paths = ensure_checkpoints(profile, None if cache_dir is None else resolve(cache_dir),
                                given=given, roles=tuple(roles), data_root=root_arg, repo=repo)
     models = load_models(paths)
     note = published_note(paths, repo)
@@ -100,7 +100,7 @@ def open_session(profile: str | None = None, *, given: Mapping[str, str | Path |
     if load_crops:
         size = tuple(next(iter(models.values())).input_size)
         crops = load_val_crops(root, size, ids=sample_ids, num=num_samples, seed=seed)
-    out = resolve_path(out_dir)
+    out = resolve(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return VizSession(paths=paths, models=models, crops=crops, data_root=root, out_dir=out,
                       profile=profile, note=note)

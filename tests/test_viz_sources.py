@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import torch
 
+from distilkit.experiments.figure_models import loss_config, role_spec
 from distilkit.publish import MANIFEST, PublishError, publish_checkpoints, published_checkpoints
 from distilkit.viz.checkpoints import ensure_checkpoints
 from distilkit.viz.session import default_profile, open_session
@@ -18,13 +21,16 @@ ROLES = ("teacher", "plain", "tde", "full")
 
 
 def _fake_published(repo: Path, profile: str = "cpu") -> dict[str, Path]:
-    """results/models with a manifest of ``profile`` over four small stand-in files."""
+    """results/models with a manifest of ``profile`` over four small stand-in checkpoints."""
     folder = repo / "results" / "models"
     folder.mkdir(parents=True)
     models = {}
     for role in ROLES:
-        data = f"weights of {role}".encode()
-        (folder / f"{role}.pt").write_bytes(data)
+        # a stand-in with the record a published file is checked by: its role's model and losses
+        model = "teacher-hrw48-cpu" if role == "teacher" else role_spec(role).model
+        torch.save({"model_name": model, "state_dict": {}, "config": {"losses": asdict(loss_config(role))}},
+                   folder / f"{role}.pt")
+        data = (folder / f"{role}.pt").read_bytes()
         models[role] = {"file": f"{role}.pt", "sha256": hashlib.sha256(data).hexdigest(),
                         "bytes": len(data), "source_commit": "abc123"}
     (folder / MANIFEST).write_text(json.dumps({"profile": profile, "models": models}))

@@ -87,7 +87,8 @@ CASES = {
     # reproduce
     "reproduce: unknown row": Mistake(["reproduce", "--profile", "smoke", "--runs-dir", "{tmp}/runs",
                                        "--results-dir", "{tmp}/results", "--rows", "nonee"], "nonee"),
-    "reproduce: unknown table": Mistake(["reproduce", "--tables", "7", "--runs-dir", "{tmp}/runs"], "--tables"),
+    "reproduce: unknown table": Mistake(["reproduce", "--profile", "smoke", "--tables", "9", "--runs-dir", "{tmp}/runs"],
+                                        "--tables"),
     "reproduce: 0 jobs": Mistake(["reproduce", "--jobs", "0", "--runs-dir", "{tmp}/runs"], "--jobs"),
     "reproduce: missing data root": Mistake(["reproduce", "--profile", "smoke", "--runs-dir", "{tmp}/runs",
                                              "--data-root", "{tmp}/nonexistent"], "{tmp}/nonexistent"),

@@ -134,6 +134,30 @@ def test_a_teacher_and_a_distilled_students_smoke_hashes_are_pinned():
     assert {row: planned[row] for row in PINNED_SMOKE_HASHES} == PINNED_SMOKE_HASHES
 
 
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_teacher_overrides_reach_the_teachers_config_and_move_only_the_runs_that_distil_from_it(profile):
+    """Recipe.teacher_overrides (bench/epoch_probe.py: teachers at batch 32): the teacher trains
+    with them, the rows distilled from it follow its folder, the rest keep theirs; unused, every
+    hash is as it was (the pinned hashes above and the committed results' test go through it)."""
+    teachers, rows = plan_jobs([4], Recipe(profile), seeds=[0], runs_dir=Path("runs"))
+    b32_teachers, b32_rows = plan_jobs([4], Recipe(profile, teacher_overrides={"batch_size": 32}), seeds=[0],
+                                       runs_dir=Path("runs"))
+    (teacher,), (b32,) = teachers, b32_teachers
+    assert b32.config.schedule() == replace(teacher.config.schedule(), batch_size=32)
+    assert replace(b32.config, batch_size=None, out_dir=teacher.config.out_dir) == teacher.config
+    assert b32.run_dir != teacher.run_dir and b32.config.hash() != teacher.config.hash()
+    for before, after in zip(rows, b32_rows):
+        assert after.config.schedule() == before.config.schedule()        # students: batch and epochs kept
+        assert (after.run_dir != before.run_dir) == (before.spec.teacher is not None), before.spec.row
+        if before.spec.teacher:
+            assert Path(after.config.teacher).parent == b32.run_dir
+
+
+def test_a_teacher_override_of_a_planned_field_is_refused_naming_the_teacher():
+    with pytest.raises(ValueError, match=r"row 'HRNet-W48 \(teacher\)': overrides may not set \['seed'\]"):
+        plan_jobs([4], Recipe("smoke", teacher_overrides={"seed": 1}), seeds=[0], runs_dir=Path("runs"))
+
+
 # Rows whose cpu hash moved since the committed reference, and the change that moved them:
 # 7529c57 (#33) computes L_SH as the authors' code does, and sh_mode enters the hash with L_SH on.
 MOVED_BY_SH_MODE = {"SH", "CS+SH", "all", "all (L1)", "stemnet / stemnet", "stemnet / HRNet-W48",

@@ -55,19 +55,23 @@ PLANNED_FIELDS = ("out_dir", "seed", "profile", "data_root", "teacher", "teacher
 @dataclass(frozen=True)
 class Recipe:
     """What every run of a grid shares: the profile, the data (None: the profile's synthetic
-    set), an override of the students' epochs, and whether models train compiled (None: the
-    models the profile compiles, its ``compiled_models``). ``data_root`` is held resolved, so two
+    set), an override of the students' epochs, whether models train compiled (None: the
+    models the profile compiles, its ``compiled_models``), and ``TrainConfig`` fields set on
+    every teacher's config (``teacher_overrides``: a dict, held as sorted (field, value) pairs;
+    empty: the teachers' hashes as they always were). ``data_root`` is held resolved, so two
     spellings of one folder plan the same runs."""
 
     profile: str = "cpu"
     data_root: str | None = None
     epochs: int | None = None
     compile: bool | None = None
+    teacher_overrides: tuple = ()
 
     def __post_init__(self):
         get_profile(self.profile)      # an unknown profile fails here, naming the known ones
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
+        object.__setattr__(self, "teacher_overrides", tuple(sorted(dict(self.teacher_overrides).items())))
 
 
 def make_config(spec: RunSpec, recipe: Recipe, *, seed: int, run_dir: Path, teacher_ckpt: Path | None,
@@ -114,11 +118,16 @@ class Start:
 
 def plan_teachers(keys: list[str], recipe: Recipe, *, runs_dir: Path, start: Start = Start()) -> list[Job]:
     """One job per teacher key, on the profile's teacher schedule (``recipe.epochs`` is the
-    students'); the folder carries the config hash (out_dir is not in it)."""
+    students') with ``recipe.teacher_overrides`` on top; the folder carries the config hash
+    (out_dir is not in it)."""
+    overrides = dict(recipe.teacher_overrides)
     recipe = replace(recipe, epochs=None)
     jobs = []
     for key in keys:
-        spec = start.apply(teacher_run(key), recipe.profile, {})
+        spec = teacher_run(key)
+        if overrides:
+            spec = replace(spec, overrides={**spec.overrides, **overrides})
+        spec = start.apply(spec, recipe.profile, {})
         cfg = make_config(spec, recipe, seed=0, run_dir=Path("."), teacher_ckpt=None)
         run_dir = runs_dir / "teachers" / f"{key}-{cfg.hash()}"
         jobs.append(Job(spec, 0, run_dir, replace(cfg, out_dir=str(run_dir))))

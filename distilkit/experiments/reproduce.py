@@ -64,7 +64,8 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
                data_root: str | None = None, epochs: int | None = None, progress: bool = True,
                rows: list[str] | None = None, executor: ExecutorConfig | None = None, log=print,
                tensorboard: bool = False, figures: bool = False, start: Start = Start(),
-               teacher_store: str = "auto", compile: bool | None = None) -> dict:
+               teacher_store: str = "auto", compile: bool | None = None,
+               teacher_overrides: dict | None = None) -> dict:
     """Train the teachers the tables need (once), then every row whose folder is not finished,
     on ``executor`` (default: ``jobs`` local processes); then export the tables from the folders
     to ``results_dir``. ``rows`` runs only those row labels (and the teachers they need);
@@ -72,8 +73,9 @@ def run_tables(tables: list[int], *, profile: str = "cpu", seeds: int = 1, noise
     ``figures``: the figures follow (the estimate counts them). ``start``: the paper profile's
     initialisation files (MissingPretrained, before anything runs, when they are not given and
     ``start.scratch`` is off); ``teacher_store``: auto | on | off; ``compile`` False trains every
-    model eager (None: as the profile chooses)."""
-    recipe = Recipe(profile, data_root, epochs, compile)      # an unknown profile fails here
+    model eager (None: as the profile chooses); ``teacher_overrides``: TrainConfig fields set on
+    every teacher (``plan.Recipe``; bench/epoch_probe.py trains teachers at another batch size)."""
+    recipe = Recipe(profile, data_root, epochs, compile, teacher_overrides or {})  # an unknown profile fails here
     data_root = recipe.data_root
     if not start.scratch:
         check_pretrained(start.pretrained, profile=profile)

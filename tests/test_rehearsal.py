@@ -37,3 +37,21 @@ def test_a_rehearsal_wires_init_teacher_losses_eval_and_checkpoints(tmp_path, sm
         assert "saved best.pt, last.pt" in line
     assert summary.startswith("rehearsed 2 runs") and "0 failed" in summary
     assert len(list((tmp_path / "rehearsal").glob("**/best.pt"))) == 2
+
+
+def test_the_step_peak_starts_after_the_set_up():
+    """A set-up that peaked high (a teacher's checkpoint loaded, then freed) must not hide the
+    step's memory: after reset_peak the peak is what is held now, and grows with what follows."""
+    from distilkit.engine.rehearsal import peak_bytes, reset_peak
+
+    cpu = torch.device("cpu")
+    big = torch.ones(64 * 2**20, dtype=torch.uint8)          # 64 MiB touched, then freed
+    big.zero_()
+    before = peak_bytes(cpu)
+    del big
+    reset_peak(cpu)
+    after_reset = peak_bytes(cpu)
+    assert after_reset < before - 32 * 2**20
+    step = torch.ones(48 * 2**20, dtype=torch.uint8)
+    assert peak_bytes(cpu) > after_reset + 32 * 2**20
+    del step

@@ -32,10 +32,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def reset_peak(device: torch.device) -> None:
+    """Start the peak over from now, so the step's peak is not the set-up's (loading a teacher's
+    or an initialisation file's checkpoint peaks higher than a small model's step)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:        # Linux: "5" resets this process's peak RSS (VmHWM) to its current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass    # elsewhere the peak stays the process's whole-life peak (ru_maxrss)
+
+
 def peak_bytes(device: torch.device) -> int:
-    """The device's peak memory so far: CUDA's allocator peak, else this process's peak RSS."""
+    """The device's peak memory since ``reset_peak``: CUDA's allocator peak, else this process's
+    peak RSS (VmHWM; ru_maxrss where /proc has none)."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024     # kB on Linux
 
 
@@ -51,9 +70,8 @@ def rehearse_run(config: TrainConfig) -> dict:
     t0 = time.perf_counter()
     run = trainer._setup(config, profile, schedule, Path(config.out_dir), info)
     setup_s = time.perf_counter() - t0
-    if run.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(run.device)
-    setup_bytes = peak_bytes(run.device)
+    reset_peak(run.device)
+    setup_bytes = peak_bytes(run.device)         # what the set-up left in memory
     run.data.set_epoch(0, config.seed)
     run.train_model.train()
     source = run.teacher.epoch(0) if run.teacher is not None else None

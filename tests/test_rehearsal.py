@@ -3,6 +3,7 @@ checkpoints, and reports what it measured with the full run's projections labell
 Tiny here: the smoke profile, made to start as the paper profile does, two runs."""
 from __future__ import annotations
 
+import mmap
 import re
 
 import torch
@@ -39,19 +40,26 @@ def test_a_rehearsal_wires_init_teacher_losses_eval_and_checkpoints(tmp_path, sm
     assert len(list((tmp_path / "rehearsal").glob("**/best.pt"))) == 2
 
 
+def _touched(mib: int) -> mmap.mmap:
+    """Fresh anonymous memory, every page written: resident until closed, whatever the allocator
+    keeps (torch's tensors may reuse heap pages a previous test freed, which add no RSS)."""
+    block = mmap.mmap(-1, mib * 2**20)
+    block.write(b"\x01" * (mib * 2**20))
+    return block
+
+
 def test_the_step_peak_starts_after_the_set_up():
     """A set-up that peaked high (a teacher's checkpoint loaded, then freed) must not hide the
     step's memory: after reset_peak the peak is what is held now, and grows with what follows."""
     from distilkit.engine.rehearsal import peak_bytes, reset_peak
 
     cpu = torch.device("cpu")
-    big = torch.ones(64 * 2**20, dtype=torch.uint8)          # 64 MiB touched, then freed
-    big.zero_()
+    set_up = _touched(64)
     before = peak_bytes(cpu)
-    del big
+    set_up.close()
     reset_peak(cpu)
     after_reset = peak_bytes(cpu)
     assert after_reset < before - 32 * 2**20
-    step = torch.ones(48 * 2**20, dtype=torch.uint8)
+    step = _touched(48)
     assert peak_bytes(cpu) > after_reset + 32 * 2**20
-    del step
+    step.close()

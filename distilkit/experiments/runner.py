@@ -208,12 +208,22 @@ def stop_child_processes(grace_s: float = 10.0) -> None:
     ``grace_s``."""
     import psutil
 
+    def alive(child) -> bool:
+        try:        # a zombie has ended; its own thread's Popen.wait reaps it
+            return child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
     children = psutil.Process().children(recursive=True)
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=grace_s)
-    for child in alive:
+    # polled, never waited for: psutil.wait_procs would reap the rows' children, and the
+    # threads waiting on them would read exit status 0 (ECHILD) instead of the signal
+    deadline = time.monotonic() + grace_s
+    while any(map(alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for child in filter(alive, children):
         with contextlib.suppress(psutil.Error):
             child.kill()
 

@@ -27,12 +27,16 @@ class Beat:
     epoch_s: float        # seconds into this epoch's training (train) or into evaluation
     loss: float | None = None
     wall: float = 0.0     # time.time() when written
+    first_batch_s: float | None = None    # this epoch's first batch: a compile or warm-up, not the pace
 
     def epoch_estimate_s(self) -> float | None:
-        """This epoch's training time at the pace so far (train stage, after a batch)."""
-        if self.stage != "train" or self.batch < 1:
+        """This epoch's training time at the pace of the batches after its first (train stage);
+        None until there is such a pace: the first batch of a compiled model's first epoch
+        takes its compile, minutes against a step's fraction of a second."""
+        if self.stage != "train" or self.batch < 2 or self.first_batch_s is None:
             return None
-        return self.epoch_s / self.batch * self.batches
+        pace = (self.epoch_s - self.first_batch_s) / (self.batch - 1)
+        return self.first_batch_s + pace * (self.batches - 1)
 
 
 class Heartbeat:
@@ -41,10 +45,14 @@ class Heartbeat:
     def __init__(self, run_dir: str | Path, epochs: int, enabled: bool = True):
         self.path, self.epochs, self.enabled = Path(run_dir) / FILE, epochs, enabled
         self._last = float("-inf")
+        self._first_s: float | None = None
 
     def batch(self, epoch: int, batch: int, batches: int, epoch_s: float, loss: float) -> None:
+        if batch == 1:
+            self._first_s = epoch_s
         if batch == 1 or time.monotonic() - self._last >= WRITE_EVERY_S:
-            self._write(Beat("train", epoch + 1, self.epochs, batch, batches, epoch_s, loss))
+            self._write(Beat("train", epoch + 1, self.epochs, batch, batches, epoch_s, loss,
+                             first_batch_s=self._first_s))
 
     def evaluating(self, epoch: int) -> None:
         self._write(Beat("evaluate", epoch + 1, self.epochs, 0, 0, 0.0))

@@ -226,14 +226,17 @@ class RowWatch:
         if not first and time.monotonic() - self.spoken.get(job.run_dir, 0.0) < SPEAK_EVERY_S:
             return None
         if beat is None:
-            return (f"preparing (data, model, teacher), {time.time() - self.started[job.run_dir]:.0f} s; "
+            what = "data, model, teacher" + (", compile" if job.config.compiles() else "")
+            return (f"preparing ({what}), {time.time() - self.started[job.run_dir]:.0f} s; "
                     "batch progress from its first batch")
         if beat.stage == "evaluate":
             return f"evaluating after epoch {beat.epoch}/{beat.epochs}, {time.time() - beat.wall:.0f} s so far"
         self.first_batch.add(job.run_dir)
-        pace = beat.epoch_estimate_s() or 0.0
-        return (f"epoch {beat.epoch}/{beat.epochs}, batch {beat.batch}/{beat.batches}, loss {beat.loss:.4g}; "
-                f"this epoch ~{pace / 60:.1f} min at this pace")
+        where = f"epoch {beat.epoch}/{beat.epochs}, batch {beat.batch}/{beat.batches}, loss {beat.loss:.4g}; "
+        pace = beat.epoch_estimate_s()
+        if pace is None:        # the first batch carries a compile or warm-up: no pace yet
+            return where + f"first batch {beat.epoch_s:.0f} s (compile, warm-up); the pace follows"
+        return where + f"this epoch ~{pace / 60:.1f} min at this pace"
 
     def _beat(self, job: Job):
         """The row's heartbeat from this session (a folder's older beat is a past attempt's)."""

@@ -57,3 +57,20 @@ def test_paper_rows_run_their_teacher_live_by_default_and_share_it_when_asked():
 
 def test_smoke_rows_keep_sharing_their_teacher():
     assert _stored("smoke") == DISTILLED_TABLE4_ROWS and _stored("smoke", "off") == []
+
+
+def test_a_kit_made_synthetic_set_is_estimated_from_its_own_marker(smoke_root, tmp_path):
+    """A data root the kit generated is sized from the config it was written with, not as
+    COCO: the smoke set's store is tens of MB, never COCO's gigabytes."""
+    from distilkit.data.synthetic.config import resolve_config
+    from distilkit.experiments.plan import train_crops
+
+    def crops(root):
+        jobs = plan_jobs([4], Recipe("smoke", data_root=str(root)), seeds=[0], runs_dir=tmp_path)[1]
+        return train_crops(next(job for job in jobs if job.config.teacher).config)
+
+    synth = resolve_config("smoke")
+    assert crops(smoke_root) == round(synth.num_train_images * sum(synth.people_per_image) / 2)
+    coco_layout = tmp_path / "coco"
+    coco_layout.mkdir()
+    assert crops(coco_layout) == budget.COCO_TRAIN_INSTANCES    # no marker: a COCO root

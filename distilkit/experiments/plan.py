@@ -214,13 +214,20 @@ def store_bytes(config: TrainConfig, teacher_folder: str) -> int:
 
 
 def train_crops(config: TrainConfig) -> int:
-    """Crops per training epoch: the synthetic preset's people, or COCO train2017's instances
-    for a real data root (an assumption the plan states)."""
+    """Crops per training epoch: a synthetic set's people (the profile's preset, or the config
+    a kit-made set at ``data_root`` was written with), else COCO train2017's instances (an
+    assumption the plan states)."""
+    from distilkit.data.synthetic.config import resolve_config
+    from distilkit.data.synthetic.writer import synthetic_config_at
+
     profile = config.resolved_profile()
-    crops = COCO_TRAIN_INSTANCES
-    if config.data_root is None and profile.synthetic:
-        from distilkit.data.synthetic.config import resolve_config
+    synth = None
+    if config.data_root is not None:
+        synth = synthetic_config_at(config.data_root)
+    elif profile.synthetic:
         synth = resolve_config(profile.synthetic)
+    crops = COCO_TRAIN_INSTANCES
+    if synth is not None:
         crops = round(synth.num_train_images * sum(synth.people_per_image) / 2)
     limit = config.max_train_instances or profile.max_train_instances
     return min(crops, limit) if limit else crops

@@ -163,6 +163,17 @@ def is_current(root: Path, cfg: SynthConfig, seed: int) -> bool:
     return marker.get("hash") == config_hash(cfg, seed)
 
 
+def synthetic_config_at(root: str | Path) -> SynthConfig | None:
+    """The generator config a kit-made synthetic set at ``root`` was written with; None for
+    any other folder (a COCO layout, or one whose marker is missing or unreadable)."""
+    try:
+        marker = json.loads((Path(root) / MARKER).read_text())
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in marker["config"].items()}
+        return SynthConfig(**fields)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def default_data_root() -> Path:
     env = os.environ.get("DISTILKIT_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "distilkit"

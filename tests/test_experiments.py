@@ -128,6 +128,38 @@ def test_a_teacher_row_comes_first_in_the_table_it_belongs_to(tmp_path):
         "SimpleBaseline (teacher)", "DeepPose", "DeepPose + Simulated Heatmaps"]
 
 
+def test_the_export_writes_each_rows_config_beside_the_tables(tmp_path, monkeypatch):
+    from distilkit.engine import write_config
+    from distilkit.engine.config import TrainConfig
+    from distilkit.experiments.records import export_tables
+
+    monkeypatch.setattr("distilkit.paths.repo_root", lambda: tmp_path)   # the runs inside "the clone"
+    runs = tmp_path / "runs" / "smoke"
+    teachers, jobs = plan_jobs([4, 6], Recipe("smoke"), seeds=[0], runs_dir=runs)
+    row = {j.spec.row: j for j in jobs}
+    for job in teachers + [row["none"], row["all"], row["DeepPose"]]:
+        _finished(job, 0, 0.1)
+    _finished(row["all"], 1, 0.2)
+    # a run records the config it trained with (here: TensorBoard on, which the hash leaves out)
+    write_config(replace(row["all"].config, tensorboard=True), row["all"].run_dir / "config.json")
+    written = export_tables([4, 6], runs, tmp_path / "results", Recipe("smoke"))
+    configs = json.loads((tmp_path / "results" / "configs.json").read_text())
+    assert written[-1] == tmp_path / "results" / "configs.json"
+    exported = {h for p in written[:-1] for h in pd.read_csv(p)["config_hash"]}
+    assert set(configs) == exported == {j.config.hash() for j in teachers + [row["none"], row["all"], row["DeepPose"]]}
+    for digest, entry in configs.items():          # each entry is its row's recipe, whole
+        assert TrainConfig.from_dict(entry["config"]).hash() == digest
+        assert entry["identity"] == json.loads(json.dumps(TrainConfig.from_dict(entry["config"]).identity()))
+    all_entry = configs[row["all"].config.hash()]
+    assert all_entry["config"]["tensorboard"] is True and all_entry["config"]["seed"] == 0
+    assert all_entry["config"]["out_dir"] == str(row["all"].run_dir.relative_to(tmp_path))
+    assert all_entry["config"]["teacher"].startswith("runs/smoke/teachers/hrw48-")
+    assert all_entry["identity"]["losses"]["sh_mode"] == row["all"].config.losses.sh_mode
+    before = (tmp_path / "results" / "configs.json").read_text()
+    export_tables([4, 6], runs, tmp_path / "results", Recipe("smoke"))
+    assert (tmp_path / "results" / "configs.json").read_text() == before     # deterministic
+
+
 @pytest.mark.notebook
 def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root, monkeypatch):
     # a row's overrides reach the trainer through the run folder's config.json
@@ -147,6 +179,9 @@ def test_table_rows_run_through_papermill_and_rerun_skips(tmp_path, smoke_root, 
     assert table.set_index("row").loc["all", ["L_CS", "L_SH", "L_KT", "L_VT"]].all()
     teachers = pd.read_csv(tmp_path / "results" / "teachers.csv")
     assert teachers["row"].tolist() == ["HRNet-W48 (teacher)"]
+    configs = json.loads((tmp_path / "results" / "configs.json").read_text())   # each row's recipe beside them
+    assert set(configs) == set(table["config_hash"]) | set(teachers["config_hash"])
+    assert configs[table.set_index("row").loc["CS", "config_hash"]]["config"]["losses"]["alpha_cs"] == 0.02
     # each row keeps its executed notebook as the record: run from that row's config.json, no error
     trained = {}
     for row, run_dir in zip(table["row"], table["run_dir"]):

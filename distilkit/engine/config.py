@@ -111,6 +111,11 @@ class TrainConfig:
         """Identity of the experiment: what changes results, not where or how it is shown."""
         return _digest(self._identity())
 
+    def identity(self) -> dict:
+        """What ``hash`` is made of: the fields that change results, with the profile's resolved
+        schedule, augmentation and model config (results/configs.json keeps it per row)."""
+        return self._identity()
+
     def resume_key(self) -> str:
         """What a run may not change when it resumes: everything in ``hash`` except its length
         (a run may be extended by more epochs)."""

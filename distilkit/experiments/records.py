@@ -4,7 +4,8 @@ A run writes everything about itself into its own folder: ``config.json`` when i
 ``metrics.csv`` per epoch, then ``run.json`` (commit, device, torch, host, start, finish, wall
 time) and ``final_metrics.json`` when it finishes. A runner that fails a row writes
 ``error.txt`` there. ``collect_table`` reads the folders a table's recipe names and returns its
-rows in the paper's order, seeds ascending; ``results/*.csv`` are exports of it. No file is
+rows in the paper's order, seeds ascending; ``results/*.csv`` are exports of it, with
+``results/configs.json`` (each exported row's config, ``row_configs``) beside them. No file is
 shared between runs, so runners on one machine or many never need to agree on anything but
 the folders.
 """
@@ -17,6 +18,7 @@ import pandas as pd
 
 from distilkit.experiments.grid import BRING_YOUR_OWN, TABLES, TEACHERS, teacher_run, teachers_needed
 from distilkit.experiments.plan import Job, Recipe, plan_jobs, plan_teachers, seed_folders
+from distilkit.experiments.row_configs import CONFIGS_FILE, config_entry, write_configs
 from distilkit.files import atomic_write_text
 from distilkit.losses import DISTILL_TERMS
 from distilkit.profiles import PROFILES
@@ -104,35 +106,50 @@ def collect_table(table: int, runs_root: str | Path, recipe: Recipe | None = Non
     Rows in the paper's order, each row's seeds ascending, every seed whose folder holds a
     finished or failed run of this recipe. ``recipe`` defaults to the folder's name as profile.
     """
+    rows = [row for _, _, row in _collected(table, runs_root, recipe, repo)]
+    return frame_in_percent(pd.DataFrame(rows, columns=list(COLUMNS)))
+
+
+def _collected(table: int, runs_root: str | Path, recipe: Recipe | None,
+               repo: Path | None) -> list[tuple[Job, Path, dict]]:
+    """(job, run folder, results row) of each finished or failed run of the table's recipe."""
     runs_root = Path(runs_root)
     if recipe is None:
         if runs_root.name not in PROFILES:
             raise ValueError(f"{runs_root}: pass a Recipe (profile one of {sorted(PROFILES)}); the "
                              "folder's name is not a profile")
         recipe = Recipe(runs_root.name)
-    rows = []
+    found = []
     for job in table_jobs(table, recipe, runs_root=runs_root.resolve()):
         for seed, run_dir in seed_folders(job).items():
             row = run_row(job, run_dir, seed, repo)
             if row is not None:
-                rows.append(row)
-    return frame_in_percent(pd.DataFrame(rows, columns=list(COLUMNS)))
+                found.append((job, run_dir, row))
+    return found
 
 
 def export_tables(tables: list[int], runs_root: str | Path, results_dir: str | Path,
                   recipe: Recipe | None = None) -> list[Path]:
-    """Write ``table<N>.csv`` for each table (``bring_your_own.csv`` for table 7) and
-    ``teachers.csv`` when a table needs them."""
+    """Write ``table<N>.csv`` for each table (``bring_your_own.csv`` for table 7),
+    ``teachers.csv`` when a table needs them, and ``configs.json``: every exported row's
+    config by its config hash (``row_configs``; the first seed's folder of each)."""
+    from distilkit.paths import repo_root
+
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    configs: dict[str, dict] = {}
     needs_teachers = any(teacher_run(k).table == TEACHER_TABLE for k in teachers_needed(tables))
     for table in ([TEACHER_TABLE] if needs_teachers else []) + list(tables):
         name = {TEACHER_TABLE: "teachers.csv", BRING_YOUR_OWN: "bring_your_own.csv"}.get(table, f"table{table}.csv")
-        frame = collect_table(table, runs_root, recipe)
+        found = _collected(table, runs_root, recipe, None)
+        frame = frame_in_percent(pd.DataFrame([row for _, _, row in found], columns=list(COLUMNS)))
         # atomic: two runners sharing a results folder may export at the same time
         atomic_write_text(results_dir / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(results_dir / name)
+        for job, run_dir, _ in found:
+            configs.setdefault(job.config.hash(), config_entry(job.config, run_dir, repo_root()))
+    written.append(write_configs(results_dir / CONFIGS_FILE, configs))
     return written
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,7 @@ import pytest  # noqa: E402
 from distilkit.experiments import TABLES  # noqa: E402
 from distilkit.experiments.report import (ReportData, render_report, report_data,  # noqa: E402
                                           write_figures, write_report)
+from distilkit.experiments.config_changes import FieldChange  # noqa: E402
 from distilkit.experiments.report_claims import AP_FLOOR, ERR_FLOOR  # noqa: E402
 from distilkit.experiments.report_tables import plot_component_gains, summarize  # noqa: E402
 
@@ -340,8 +342,8 @@ def test_a_copy_of_the_current_reference_changes_no_verdict_and_lists_no_reason(
 def test_where_a_verdict_changed_the_changes_touching_its_rows_are_derived_from_the_data(tmp_path):
     from distilkit.experiments.report_previous import ChangeReason
 
-    # now: the authors' loss scales (new hashes for the L_SH / L_CS rows), fair scoring (the
-    # plain student scored with unit scores) and torch 2.14.1; before: torch 2.13.0
+    # now: a new hash for SH, fair scoring (the plain student scored with unit scores) and
+    # torch 2.14.1; before: torch 2.13.0
     _reference(tmp_path, [_run("none", 0.01, 6.0, "n0", "unit"), _run("SH", 0.03, 5.0, "s1"),
                           _run("CS", 0.03, 5.0, "c1"), _run("KT", 0.01, 6.0, "k0", "unit")],
                "2.14.1+cpu")
@@ -355,8 +357,10 @@ def test_where_a_verdict_changed_the_changes_touching_its_rows_are_derived_from_
     sh = prev["SH>none"]
     assert (sh.held_by_ap, sh.held_by_err, sh.changed) == (False, False, True)
     assert (sh.ap_gain, sh.err_gain) == pytest.approx((0.0, 0.0))
-    assert sh.reasons == (ChangeReason("loss scales", ("SH",)), ChangeReason("fair scoring", ("none",)),
-                          ChangeReason("torch", ("SH", "none")), ChangeReason("recipe", ("SH",)))
+    # neither reference has a configs.json: what changed in SH's recipe is unknown, said per side
+    assert sh.reasons == (ChangeReason("previous configs unknown", ("SH",)),
+                          ChangeReason("current configs unknown", ("SH",)),
+                          ChangeReason("fair scoring", ("none",)), ChangeReason("torch", ("SH", "none")))
     kt = prev["KT>none"]                        # held before, not now: its hash did not change
     assert (kt.held_by_ap, kt.changed) == (True, True)
     assert kt.reasons == (ChangeReason("fair scoring", ("KT", "none")),
@@ -364,3 +368,132 @@ def test_where_a_verdict_changed_the_changes_touching_its_rows_are_derived_from_
     cs = prev["CS>none"]                        # held in both: no reason listed
     assert (cs.changed, cs.reasons) == (False, ())
     assert (prev["teacher>none"].changed, prev["teacher>none"].reasons) == (False, ())
+
+
+# A row's configs.json entry as the export writes it: the identity its hash is made of.
+BASE = {"model": "distilpose-s", "model_name": "distilpose-s-cpu", "recipe_version": 2,
+        "losses": {"sh": True, "sh_mode": "authors", "alpha_sh": 1.0, "reg_loss": "smooth_l1"},
+        "schedule": {"batch_size": 16, "epochs": 8, "lr": 0.001, "milestones": [7]},
+        "augment": {"rotation": 20.0, "flip_prob": 0.5},
+        "model_config": {"backbone": {"width": 32}, "encoder": {"depth": 4}},
+        "teacher": ["hrw48-aaaaaaaaaaaa", "best.pt"], "data_root": "/home/a/coco"}
+
+
+def _entry(**changes) -> dict:
+    """BASE with dotted-path changes ("losses.sh_mode": "masked"; None: the field left out)."""
+    import copy
+
+    identity = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = identity
+        for key in parents:
+            node = node[key]
+        if value is None:
+            node.pop(leaf)
+        else:
+            node[leaf] = value
+    return {"config": {"out_dir": "/somewhere/else"}, "identity": identity}
+
+
+@pytest.mark.parametrize("changes, reasons", [
+    ({}, {}),
+    ({"data_root": "/other/machine/coco"}, {}),                # where the data lives is no reason
+    ({"losses__sh_mode": "masked"}, {"L_SH mode": [("losses.sh_mode", '"authors"', '"masked"')]}),
+    ({"losses__alpha_sh": 0.5, "losses__reg_loss": "l1"},
+     {"loss weights": [("losses.alpha_sh", "1.0", "0.5")],
+      "regression loss": [("losses.reg_loss", '"smooth_l1"', '"l1"')]}),
+    ({"compile": True}, {"compile": [("compile", "(absent)", "true")]}),
+    ({"schedule__epochs": 6, "schedule__milestones": [5], "schedule__batch_size": 32},
+     {"batch size": [("schedule.batch_size", "16", "32")],
+      "epochs / schedule": [("schedule.epochs", "8", "6"), ("schedule.milestones", "[7]", "[5]")]}),
+    ({"augment__rotation": 40.0}, {"augmentation": [("augment.rotation", "20.0", "40.0")]}),
+    ({"model_config__backbone__width": 48, "model_config__backbone__init_std": 0.001},
+     {"initialisation": [("model_config.backbone.init_std", "(absent)", "0.001")],
+      "model": [("model_config.backbone.width", "32", "48")]}),
+    ({"init_backbone": {"sha256": "ab"}}, {"initialisation": [("init_backbone.sha256", "(absent)", '"ab"')]}),
+    ({"teacher": ["hrw48-bbbbbbbbbbbb", "best.pt"]},
+     {"teacher": [("teacher", '["hrw48-aaaaaaaaaaaa", "best.pt"]', '["hrw48-bbbbbbbbbbbb", "best.pt"]')]}),
+    ({"recipe_version": 3, "partial_heatmaps": True},
+     {"input / heatmaps": [("partial_heatmaps", "(absent)", "true")], "kit version": [("recipe_version", "2", "3")]}),
+    ({"new_field": 1}, {"other": [("new_field", "(absent)", "1")]}),
+])
+def test_a_changed_recipe_is_named_by_the_fields_that_differ(changes, reasons):
+    from distilkit.experiments.config_changes import config_reasons
+
+    got = config_reasons(_entry(), _entry(**changes))
+    assert {k: [(f.path, f.before, f.after) for f in v] for k, v in got.items()} == reasons
+    assert list(got) == [k for k in reasons] or not reasons      # in the report's order
+
+
+def test_a_changed_teacher_is_named_by_its_own_differing_fields():
+    from distilkit.experiments.config_changes import config_reasons
+
+    teacher_before = {"identity": {"model": "teacher-hrw48", "schedule": {"epochs": 10}}}
+    teacher_now = {"identity": {"model": "teacher-hrw48", "schedule": {"epochs": 12}, "compile": True}}
+    before, now = _entry(), _entry(teacher=["hrw48-bbbbbbbbbbbb", "best.pt"], compile=True)
+    got = config_reasons(before, now, {"aaaaaaaaaaaa": teacher_before}, {"bbbbbbbbbbbb": teacher_now})
+    assert {k: [(f.path, f.before, f.after) for f in v] for k, v in got.items()} == {
+        "compile": [("compile", "(absent)", "true")],
+        "teacher": [("teacher.compile", "(absent)", "true"), ("teacher.schedule.epochs", "10", "12")]}
+
+
+def test_an_entry_without_identity_is_compared_by_its_config_without_paths_or_display_switches():
+    from distilkit.experiments.config_changes import field_changes
+
+    before = {"config": {"out_dir": "/a/run", "teacher": "/a/runs/hrw48-x/best.pt", "progress": True,
+                         "epochs": None, "losses": {"sh_mode": "authors"}}}
+    now = {"config": {"out_dir": "/b/run", "teacher": "/b/runs/hrw48-x/best.pt", "progress": False,
+                      "epochs": 6, "losses": {"sh_mode": "authors"}}}
+    assert [(c.path, c.before, c.after) for c in field_changes(before, now)] == [("epochs", "null", "6")]
+
+
+def _configs(folder: Path, entries: dict) -> None:
+    import json
+
+    (folder / "configs.json").write_text(json.dumps(entries))
+
+
+def test_a_changed_verdict_lists_the_config_fields_machine_and_unknown_configs_of_its_rows(tmp_path):
+    import json
+
+    from distilkit.experiments.report_previous import ChangeReason, reason_text
+
+    prev = tmp_path / "previous_reference"
+    _reference(tmp_path, [_run("none", 0.01, 6.0, "n0"), _run("SH", 0.03, 5.0, "s1"),
+                          _run("KT", 0.01, 6.0, "k1")], "2.14.1+cpu")
+    _reference(prev, [_run("none", 0.01, 6.0, "n0"), _run("SH", 0.01, 6.0, "s0"),
+                      _run("KT", 0.03, 5.0, "k0")], "2.14.1+cpu")
+    _configs(tmp_path, {"s1": _entry(losses__sh_mode="masked", compile=True), "k1": _entry()})
+    _configs(prev, {"s0": _entry()})                               # KT's k0 is not in it
+    for folder, cpus in ((tmp_path, 16), (prev, 2)):
+        summary = json.loads((folder / "reproduce_summary.json").read_text())
+        summary["machine"]["cpus"] = cpus
+        (folder / "reproduce_summary.json").write_text(json.dumps(summary))
+    d = report_data(tmp_path)
+    prev_of = {p.key: p for p in d.previous}
+    machine = ChangeReason("machine", ("SH", "none"), (FieldChange("machine.cpus", "2", "16"),))
+    assert prev_of["SH>none"].reasons == (
+        ChangeReason("L_SH mode", ("SH",), (FieldChange("losses.sh_mode", '"authors"', '"masked"'),)),
+        ChangeReason("compile", ("SH",), (FieldChange("compile", "(absent)", "true"),)), machine)
+    assert prev_of["KT>none"].reasons == (ChangeReason("previous configs unknown", ("KT",)),
+                                          replace(machine, rows=("KT", "none")))
+    assert reason_text(prev_of["SH>none"].reasons[0]) == 'L_SH mode: losses.sh_mode "authors" → "masked" (SH)'
+    assert 'L_SH mode: losses.sh_mode "authors" → "masked" (SH)' in render_report(d)
+
+
+@pytest.mark.parametrize("masked_seeds, words", [(1, "a single seed"), (2, "2 seeds")])
+def test_all_against_masked_l_sh_says_how_many_seeds_and_which_margin_judge_it(tmp_path, masked_seeds, words):
+    from distilkit.experiments.report_claims import masked_sh_lines
+
+    runs = [{"row": "none", "seed": s, "AP": 0.01, "err_px": 6.0 + s / 10} for s in range(3)]
+    runs += [{"row": "all", "seed": s, "AP": 0.05 + s / 100, "err_px": 5.0} for s in range(3)]
+    runs += [{"row": "all (masked L_SH)", "seed": s, "AP": 0.045, "err_px": 5.0} for s in range(masked_seeds)]
+    _write(tmp_path, 4, runs)
+    d = report_data(tmp_path)
+    claim = d.conclusion("all>all (masked L_SH)")
+    assert (claim.n_seeds, claim.ap_margin, claim.err_margin) == (masked_seeds, pytest.approx(2.0), pytest.approx(0.2))
+    line = masked_sh_lines(d.conclusions, d.noise)[0]
+    assert line.startswith(f"`all` vs `all (masked L_SH)`: {words} of `all (masked L_SH)` (`all`: 3)")
+    assert "margin (2.00 AP / 0.20 px" in line and "+1.50 AP / +0.00 px, exceeds it by neither" in line
+    assert line in render_report(d)

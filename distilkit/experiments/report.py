@@ -15,11 +15,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from distilkit.experiments.report_claims import (AP_FLOOR, ERR_FLOOR, ClaimVerdict, conclusion_line,
-                                                 conclusions, noise_margins)
+                                                 conclusions, masked_sh_lines, noise_margins)
 from distilkit.experiments.report_confidence import (score_ranking, score_ranking_lines,
                                                      score_ranking_verdict)
-from distilkit.experiments.report_previous import (compare_verdicts, previous_cells, previous_folder,
+from distilkit.experiments.report_previous import (Side, compare_verdicts, previous_cells, previous_folder,
                                                    previous_intro, read_rows)
+from distilkit.experiments.row_configs import read_configs
 from distilkit.experiments.report_tables import (SUMMARY_COLUMNS, TABLE_TITLES, TEACHER_COLUMNS,
                                                  load_table, md_table, plot_component_gains, summarize)
 from distilkit.experiments.report_tolerance import (error_tolerance, error_tolerance_lines,
@@ -92,8 +93,9 @@ def report_data(results_dir: str | Path, *, with_previous: bool = True) -> Repor
     if folder is not None:
         old = report_data(folder, with_previous=False)
         previous_meta = old.meta
-        previous = compare_verdicts(claims, old.conclusions, read_rows(results_dir), read_rows(folder),
-                                    meta, old.meta)
+        previous = compare_verdicts(claims, old.conclusions,
+                                    Side(read_rows(results_dir), meta, read_configs(results_dir)),
+                                    Side(read_rows(folder), old.meta, read_configs(folder)))
     return ReportData(
         meta=meta, teachers=teachers, summaries=s, noise=noise,
         tolerance=error_tolerance(results_dir, s, teachers), score_ranking=ranking,
@@ -149,6 +151,7 @@ def render_report(d: ReportData) -> str:
               ""]
     lines += _conclusions_table(d)
     lines.append("")
+    lines += masked_sh_lines(d.conclusions, noise)
     if cs_section:
         lines += ["L_CS has no direct gradient to the coordinates, so neither column can credit it while AP "
                   "is low; "

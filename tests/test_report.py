@@ -111,6 +111,18 @@ def test_write_report_writes_the_rendering_of_the_report_data_and_its_figures(tm
 
 # ----------------------------------------------------------------------------- tables and verdicts
 
+@pytest.mark.parametrize("no_paper_ap", ["", None, float("nan")])
+def test_a_row_without_a_paper_ap_summarises_to_nan_however_its_records_spell_it(no_paper_ap):
+    """Run records spell a row without a paper figure (``all (masked L_SH)``) as "", a CSV
+    read back as NaN: both summarise."""
+    rows = pd.DataFrame([{"row": r, "student": "stemnet", "teacher": "HRNet-W48", "reg_loss": "smooth_l1",
+                          "AP": 5.0, "err_px": 4.0, "paper_AP": p}
+                         for r, p in (("all", "71.1"), ("all (masked L_SH)", no_paper_ap))])
+    summary = summarize(rows, 4).set_index("row")
+    assert summary.loc["all", "paper_AP"] == 71.1
+    assert np.isnan(summary.loc["all (masked L_SH)", "paper_AP"])
+
+
 def test_rows_are_summarised_over_seeds_and_claims_judged_against_the_floor_margins(tmp_path):
     aps = [0.31, 0.33, 0.31, 0.34, 0.36, 0.32, 0.37, 0.40, 0.35, 0.38, 0.385]
     errs = [5.0, 4.0, 5.5, 3.9, 3.5, 4.5, 3.4, 3.0, 4.2, 3.1, 3.3]

@@ -42,7 +42,7 @@ def summarize(df: pd.DataFrame, table: int) -> pd.DataFrame:
             continue
         ap = sub["AP"].astype(float)
         err = sub["err_px"].astype(float) if "err_px" in sub else pd.Series([np.nan])
-        paper = sub["paper_AP"].dropna()
+        paper = pd.to_numeric(sub["paper_AP"], errors="coerce").dropna()   # a row without one: "" or NaN
         lines.append({"row": row, "student": sub["student"].iloc[0], "teacher": sub["teacher"].iloc[0],
                       "reg_loss": sub["reg_loss"].iloc[0], "seeds": len(sub), "AP": ap.mean(),
                       "AP_min": ap.min(), "AP_max": ap.max(),

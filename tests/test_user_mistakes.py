@@ -200,10 +200,14 @@ def test_a_stopped_train_says_what_finished_and_how_to_resume(smoke_root, tmp_pa
             "--data-root", str(smoke_root), "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "distilkit.cli", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+                            # as a terminal's foreground job: a suite started in the background (`&`)
+                            # passes SIGINT down ignored, and Python then leaves Ctrl-C ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not (out / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert proc.poll() is None and (out / "last.pt").exists(), "the train ended or kept no epoch before the signal"
     proc.send_signal(getattr(signal, signal_name))
     _, stderr = proc.communicate(timeout=120)
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -182,11 +182,12 @@ def test_reference_times_are_scaled_by_the_levers_a_row_uses(tmp_path):
     from dataclasses import replace
 
     from distilkit.experiments.progress import ROW_FIXED_S
-    row = jobs[0]                                        # distilpose-s-cpu, 8 epochs, compiled
+    row = jobs[0]                                        # distilpose-s-cpu, 6 epochs (#39), compiled
     times = EpochTimes(reference={"distilpose-s": 100.0}, reference_epochs={"distilpose-s": 8})
-    assert times.row_seconds(row) == 800.0               # no benchmark: the reference as it ran
+    assert row.config.schedule().epochs == 6
+    assert times.row_seconds(row) == 600.0               # no benchmark: the reference's epoch, 6 times
     times.levers["distilpose-s-cpu"] = {"both_x": "1.25", "memory_x": "1.1", "compile_cold_s": "60"}
-    fixed = ROW_FIXED_S / 8
+    fixed = ROW_FIXED_S / 8                              # the reference's fixed share, per its epoch
     assert times.epoch_seconds(row) == pytest.approx(fixed + (100.0 - fixed) / 1.25)
     eager = replace(row, config=replace(row.config, compile=False))
     assert times.epoch_seconds(eager) == pytest.approx(fixed + (100.0 - fixed) / 1.1)

@@ -17,7 +17,7 @@ import torch
 from distilkit.engine.config import TrainConfig
 from distilkit.experiments.plan import Recipe
 from distilkit.experiments.reproduce import INDUCTOR_CACHE, inductor_cache, plan_runs
-from distilkit.profiles import CPU, PROFILES, SMOKE
+from distilkit.profiles import CPU, SMOKE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def _committed_hashes() -> dict[tuple, str]:
     return found
 
 
-def test_no_compile_plans_the_eager_folders_and_compile_moves_only_the_compiled_rows(tmp_path, monkeypatch):
+def test_no_compile_plans_the_eager_folders_and_compile_moves_only_the_compiled_rows(tmp_path, request):
     """The committed reference ran eager: with --no-compile its rows keep their folders, as
     far as nothing else changed since; compiled, only the ResNet rows without a teacher do.
     The students at the reference's 8 epochs (#39 trains them 6, which moves every student)."""
@@ -59,8 +59,7 @@ def test_no_compile_plans_the_eager_folders_and_compile_moves_only_the_compiled_
     assert {(j.spec.row, j.seed) for j in at_six
             if committed.get((str(j.spec.table), j.spec.row, str(j.seed))) == j.config.hash()} == \
         {("SimpleBaseline (teacher)", 0)}
-    students_at_8 = replace(PROFILES["cpu"].student_schedule, epochs=8, milestones=(7,))
-    monkeypatch.setitem(PROFILES, "cpu", replace(PROFILES["cpu"], student_schedule=students_at_8))
+    request.getfixturevalue("cpu_as_the_reference_ran")
 
     def kept(compile):
         runs = plan_runs([4, 5, 6], Recipe("cpu", compile=compile), seeds=1, noise_seeds=3, runs_dir=tmp_path)

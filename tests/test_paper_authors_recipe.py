@@ -3,8 +3,6 @@ the cpu and smoke profiles train exactly as before: per-teacher augmentation, th
 batch, the dataset's centre shift, StemNet's N(0, 0.001) start, partial Gaussians."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,7 @@ from distilkit.data.transforms import AugmentConfig, shifted_centers
 from distilkit.engine.config import TrainConfig
 from distilkit.losses import LossConfig
 from distilkit.models import build_model
-from distilkit.profiles import PAPER, PROFILES, get_profile
+from distilkit.profiles import PAPER, get_profile
 
 TEACHER = LossConfig(reg=False, heatmap=True)
 KT_VT_CS = LossConfig(kt=True, vt=True, cs=True)
@@ -83,13 +81,10 @@ def test_paper_stemnet_starts_from_n_0_0001_and_the_cpu_stemnet_from_he_init():
     ("cpu", "teacher-hrw48", TEACHER, "7c37047dee1c"),
     ("cpu", "distilpose-s", KT_VT_CS, "e578dd6dcbe3"),
 ])
-def test_cpu_and_smoke_hashes_do_not_change(profile, model, losses, digest, monkeypatch):
+def test_cpu_and_smoke_hashes_do_not_change(profile, model, losses, digest, cpu_as_the_reference_ran):
     """Eager, as the committed reference ran: the cpu profile now compiles these models by
     default, and a compiled run has its own hash (issue 38; tests/test_compile.py). Its students
     at 8 epochs, as it ran them (issue 39 trains them 6)."""
-    cpu = PROFILES["cpu"]
-    monkeypatch.setitem(PROFILES, "cpu", replace(cpu, student_schedule=replace(cpu.student_schedule, epochs=8,
-                                                                              milestones=(7,))))
     teacher = None if losses.heatmap else "a/b/best.pt"
     config = TrainConfig(out_dir="x", model=model, profile=profile, losses=losses, teacher=teacher,
                          compile=False)

@@ -17,7 +17,6 @@ from distilkit.experiments.grid import BRING_YOUR_OWN
 from distilkit.experiments.plan import Recipe, make_config, plan_jobs
 from distilkit.experiments.reproduce import plan_runs
 from distilkit.losses import LossConfig
-from distilkit.profiles import PROFILES, Schedule
 from distilkit.publish import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,10 +172,9 @@ NEW_ROWS = {"all (masked L_SH)"}
 # train 6 epochs (the epoch probe), so of the compiled plan only the ResNet teacher is kept;
 # at the committed reference's 8 student epochs, everything else above holds.
 KEPT_WHEN_COMPILED = {"SimpleBaseline (teacher)"}
-STUDENTS_AT_8_EPOCHS = Schedule(epochs=8, batch_size=16, lr=1e-3, warmup_iters=300, milestones=(7,))
 
 
-def test_every_cpu_plan_hash_names_rows_of_the_committed_results(monkeypatch):
+def test_every_cpu_plan_hash_names_rows_of_the_committed_results(request):
     """The committed reference stays the cpu plan's, but for the rows a named change moved (a
     change of hashes updates this test and names the rows in its commit)."""
     committed = set()
@@ -187,7 +185,7 @@ def test_every_cpu_plan_hash_names_rows_of_the_committed_results(monkeypatch):
     assert compiled == KEPT_WHEN_COMPILED
     assert {job.config.schedule().epochs for job in rows} == {6}
     assert {job.config.schedule().epochs for job in teachers} == {8}
-    monkeypatch.setitem(PROFILES, "cpu", replace(PROFILES["cpu"], student_schedule=STUDENTS_AT_8_EPOCHS))
+    request.getfixturevalue("cpu_as_the_reference_ran")
     teachers, rows = plan_jobs([4, 5, 6], Recipe("cpu", compile=False), seeds=[0], runs_dir=Path("runs"))
     moved = {job.spec.row for job in teachers + rows if job.config.hash() not in committed}
     assert moved == MOVED_BY_SH_MODE | NEW_ROWS
@@ -225,12 +223,11 @@ def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():
         assert replace(with_field, losses=replace(with_field.losses, alpha_xx=0.2)).hash() != now.hash()
 
 
-def test_the_cpu_plan_names_the_folders_the_published_models_came_from(monkeypatch):
+def test_the_cpu_plan_names_the_folders_the_published_models_came_from(cpu_as_the_reference_ran):
     """``reproduce --plan --no-compile`` (eager, as the reference ran; #38 compiles by default) on
     a fresh clone counts the published models' runs among its own, but for the rows 7529c57 (#33,
     sh_mode) moved: their folder is the one the plan named before. The students at the
     reference's 8 epochs (#39 trains them 6)."""
-    monkeypatch.setitem(PROFILES, "cpu", replace(PROFILES["cpu"], student_schedule=STUDENTS_AT_8_EPOCHS))
     published = {m["source_run"] for m in read_manifest(REPO / "results" / "models")["models"].values()}
     runs = plan_runs([4, 5, 6], Recipe("cpu", compile=False), seeds=1, noise_seeds=3,
                      runs_dir=REPO / "runs" / "cpu")

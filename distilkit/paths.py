@@ -55,5 +55,14 @@ def resolve(path: str | Path, base: Path | None = None) -> Path:
     return path if path.is_absolute() else (base or repo_root()) / path
 
 
+def relative_to_repo(path: str | Path, root: Path | None = None) -> str:
+    """``path`` relative to ``root`` (default: the repository) when inside it, else as given:
+    what committed files record, so they point into any clone."""
+    try:
+        return str(Path(path).resolve().relative_to((root or repo_root()).resolve()))
+    except ValueError:
+        return str(path)
+
+
 __all__ = ["repo_root", "require_repo", "notebooks_dir", "runs_dir", "results_dir", "resolve",
-           "NoRepositoryError", "is_clone"]
+           "relative_to_repo", "NoRepositoryError", "is_clone"]

@@ -21,6 +21,7 @@ from distilkit.experiments.plan import Job, Recipe, plan_jobs, plan_teachers, se
 from distilkit.experiments.row_configs import CONFIGS_FILE, config_entry, write_configs
 from distilkit.files import atomic_write_text
 from distilkit.losses import DISTILL_TERMS
+from distilkit.paths import relative_to_repo
 from distilkit.profiles import PROFILES
 from distilkit.provenance import RUN_PROVENANCE, read_run_record
 from distilkit.units import UNIT_COLUMN, frame_in_percent
@@ -71,20 +72,10 @@ def run_row(job: Job, run_dir: Path, seed: int, repo: Path | None = None) -> dic
            "paper_AP": job.spec.paper_AP if job.spec.paper_AP is not None else "",
            "wall_s": record.get("wall_s", ""), "config_hash": job.config.hash(),
            "profile": job.config.profile, "epochs": job.config.schedule().epochs,
-           "run_dir": _relative(run_dir, repo), "error": error or "",
+           "run_dir": relative_to_repo(run_dir, repo), "error": error or "",
            **{k: metrics.get(k, "") for k in DIAGNOSTICS},
            **{k: record.get(k, "") for k in RUN_PROVENANCE}}
     return {k: row.get(k, "") for k in COLUMNS}
-
-
-def _relative(path: Path, repo: Path | None) -> str:
-    """Relative to the repository when inside it, so committed CSVs point into any clone."""
-    from distilkit.paths import repo_root
-
-    try:
-        return str(Path(path).resolve().relative_to((repo or repo_root()).resolve()))
-    except ValueError:
-        return str(path)
 
 
 def table_jobs(table: int, recipe: Recipe, *, runs_root: Path) -> list[Job]:

@@ -240,22 +240,15 @@ def _publish(profile: str, summary: dict) -> dict[str, Path] | None:
     except PublishError as err:
         print(f"models not published: {err}", flush=True)
         return None
-    summary["published_models"] = {"dir": _relative(out), "total_bytes": manifest.get("total_bytes")}
+    summary["published_models"] = {"dir": paths.relative_to_repo(out), "total_bytes": manifest.get("total_bytes")}
     return verified_models(out)
 
 
 def _write_summary(path: Path, summary: dict) -> None:
     """The committed summary names its folders relative to the repository, not this machine."""
-    portable = {**summary, "results_dir": _relative(summary["results_dir"]),
-                "runs_dir": _relative(summary["runs_dir"])}
+    portable = {**summary, "results_dir": paths.relative_to_repo(summary["results_dir"]),
+                "runs_dir": paths.relative_to_repo(summary["runs_dir"])}
     atomic_write_text(path, json.dumps(portable, indent=2))
-
-
-def _relative(path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(paths.repo_root().resolve()))
-    except ValueError:
-        return str(path)
 
 
 __all__ = ["reproduce", "run_tables", "table4_rows", "NOISE_ROWS"]

@@ -19,22 +19,15 @@ from pathlib import Path
 
 from distilkit.data.errors import DataError
 from distilkit.files import atomic_write_text
+from distilkit.paths import relative_to_repo
 
 CONFIGS_FILE = "configs.json"
 PATH_FIELDS = ("out_dir", "data_root", "teacher", "init_backbone", "teacher_store")
 
 
-def relative_to(path: str, root: Path) -> str:
-    """``path`` relative to ``root`` where it lies inside it, else as given."""
-    try:
-        return str(Path(path).resolve().relative_to(root.resolve()))
-    except (ValueError, OSError):
-        return str(path)
-
-
 def portable_config(config: dict, root: Path) -> dict:
     """A config dict with its path fields inside ``root`` (the repository) relative to it."""
-    return {k: relative_to(v, root) if k in PATH_FIELDS and isinstance(v, str) else v
+    return {k: relative_to_repo(v, root) if k in PATH_FIELDS and isinstance(v, str) else v
             for k, v in config.items()}
 
 

@@ -203,7 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=50, help="training steps (and batches) per variant per round")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--out", type=Path, default=Path("results"), help="folder of the two output files")
+    p.add_argument("--floor-only", action="store_true",
+                   help="rewrite main_job_floor.json for today's plan from its per-sample FLOPs and GEMM peak, "
+                        "measuring nothing (FLOPs per sample are exact; the peak keeps its earlier measurement)")
     args = p.parse_args(argv)
+    if args.floor_only:
+        replan_floor(args.out / "main_job_floor.json")
+        return 0
     torch.set_num_threads(1)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="main_job_speed_inductor_")
     os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"     # g++ as waited children: their CPU is counted
@@ -239,6 +245,19 @@ def write_floor(path: Path, root: Path) -> None:
              "train_gflop_per_sample": {k: round(v / 1e9, 4) for k, v in train.items()},
              "forward_gflop_per_sample": {k: round(v / 1e9, 4) for k, v in forward.items()},
              "torch": torch.__version__}
+    path.write_text(json.dumps(floor, indent=2) + "\n")
+    print(json.dumps(floor), flush=True)
+
+
+def replan_floor(path: Path) -> None:
+    """The floor of today's plan (epochs, rows) from a floor file's per-sample FLOPs and peak: for a
+    machine that is busy (a reference run), where measuring the peak again would read it low."""
+    floor = json.loads(path.read_text())
+    train = {k: v * 1e9 for k, v in floor["train_gflop_per_sample"].items()}
+    forward = {k: v * 1e9 for k, v in floor["forward_gflop_per_sample"].items()}
+    flops = job_flops(train, forward, floor["train_samples"], floor["val_samples"])
+    peak = floor["gemm_gflops_one_core"] * 1e9
+    floor.update(job_tflop=round(flops / 1e12, 1), floor_min=round(flops / (floor["cores"] * peak) / 60, 1))
     path.write_text(json.dumps(floor, indent=2) + "\n")
     print(json.dumps(floor), flush=True)
 

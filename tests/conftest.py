@@ -16,8 +16,8 @@ torch.set_num_threads(1)
 
 @pytest.fixture
 def cpu_as_the_reference_ran(monkeypatch):
-    """The cpu profile with the committed reference's (3a755c5) student schedule: 8 epochs,
-    decay at 7 (issue 39 trains them 6). For the tests comparing plans with its hashes."""
+    """The cpu profile with the student schedule of 3a755c5's reference (results/previous_reference/):
+    8 epochs, decay at 7 (issue 39 trains them 6). For the tests pinning that recipe's hashes."""
     from dataclasses import replace
 
     from distilkit.profiles import PROFILES

@@ -82,9 +82,9 @@ def test_paper_stemnet_starts_from_n_0_0001_and_the_cpu_stemnet_from_he_init():
     ("cpu", "distilpose-s", KT_VT_CS, "e578dd6dcbe3"),
 ])
 def test_cpu_and_smoke_hashes_do_not_change(profile, model, losses, digest, cpu_as_the_reference_ran):
-    """Eager, as the committed reference ran: the cpu profile now compiles these models by
-    default, and a compiled run has its own hash (issue 38; tests/test_compile.py). Its students
-    at 8 epochs, as it ran them (issue 39 trains them 6)."""
+    """Eager, as 3a755c5's reference ran (results/previous_reference/): the cpu profile now
+    compiles these models by default, and a compiled run has its own hash (issue 38;
+    tests/test_compile.py). Its students at 8 epochs, as it ran them (issue 39 trains them 6)."""
     teacher = None if losses.heatmap else "a/b/best.pt"
     config = TrainConfig(out_dir="x", model=model, profile=profile, losses=losses, teacher=teacher,
                          compile=False)

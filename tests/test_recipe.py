@@ -11,7 +11,6 @@ import pytest
 from distilkit.cli import build_parser
 from distilkit.engine import TrainConfig, read_config, write_config
 from distilkit.engine.cli import config_of
-from distilkit.engine.config import _digest
 from distilkit.experiments import table4_rows
 from distilkit.experiments.grid import BRING_YOUR_OWN
 from distilkit.experiments.plan import Recipe, make_config, plan_jobs
@@ -158,43 +157,23 @@ def test_a_teacher_override_of_a_planned_field_is_refused_naming_the_teacher():
         plan_jobs([4], Recipe("smoke", teacher_overrides={"seed": 1}), seeds=[0], runs_dir=Path("runs"))
 
 
-# Rows whose cpu hash moved since the committed reference, and the change that moved them:
-# 7529c57 (#33) computes L_SH as the authors' code does, and sh_mode enters the hash with L_SH on.
-MOVED_BY_SH_MODE = {"SH", "CS+SH", "all", "all (L1)", "stemnet / stemnet", "stemnet / HRNet-W48",
-                    "HRNet-W48-s3 / stemnet", "HRNet-W48-s3 / HRNet-W48", "DeepPose + Simulated Heatmaps"}
-# Rows added since the committed reference (#33: the Table 4 row measuring the authors' L_SH).
-NEW_ROWS = {"all (masked L_SH)"}
-
-
-# #38: the cpu profile compiles the transformer and HRNet models and the hash records it, so
-# every row but the ResNets without a (compiled) teacher moved; eager (--no-compile), as the
-# committed reference ran, the plan names its folders but for #33's rows. #39: the students
-# train 6 epochs (the epoch probe), so of the compiled plan only the ResNet teacher is kept;
-# at the committed reference's 8 student epochs, everything else above holds.
-KEPT_WHEN_COMPILED = {"SimpleBaseline (teacher)"}
-
-
-def test_every_cpu_plan_hash_names_rows_of_the_committed_results(request):
-    """The committed reference stays the cpu plan's, but for the rows a named change moved (a
-    change of hashes updates this test and names the rows in its commit)."""
+def _committed_hashes() -> set[str]:
     committed = set()
     for path in [*sorted((REPO / "results").glob("table*.csv")), REPO / "results" / "teachers.csv"]:
         committed |= set(pd.read_csv(path, dtype=str)["config_hash"])
-    teachers, rows = plan_jobs([4, 5, 6], Recipe("cpu"), seeds=[0], runs_dir=Path("runs"))
-    compiled = {job.spec.row for job in teachers + rows if job.config.hash() in committed}
-    assert compiled == KEPT_WHEN_COMPILED
+    return committed
+
+
+def test_the_cpu_plan_is_the_committed_reference():
+    """The committed reference is the cpu plan's, run for run: a change that moves a hash renews
+    the reference (issue 40) or names the rows it moved here."""
+    runs = plan_runs([4, 5, 6], Recipe("cpu"), seeds=1, noise_seeds=3, runs_dir=Path("runs"))
+    assert {job.config.hash() for job in runs} == _committed_hashes()
+    teachers = [job for job in runs if job.spec.row.endswith("(teacher)")]
+    rows = [job for job in runs if job not in teachers]
     assert {job.config.schedule().epochs for job in rows} == {6}
     assert {job.config.schedule().epochs for job in teachers} == {8}
-    request.getfixturevalue("cpu_as_the_reference_ran")
-    teachers, rows = plan_jobs([4, 5, 6], Recipe("cpu", compile=False), seeds=[0], runs_dir=Path("runs"))
-    moved = {job.spec.row for job in teachers + rows if job.config.hash() not in committed}
-    assert moved == MOVED_BY_SH_MODE | NEW_ROWS
-    for job in teachers + rows:
-        if job.spec.row in MOVED_BY_SH_MODE:    # the same recipe but for sh_mode
-            identity = job.config._identity()
-            del identity["losses"]["sh_mode"]
-            assert _digest(identity) in committed, job.spec.row
-    by_row = {job.spec.row: job.config for job in rows}
+    by_row = {job.spec.row: job.config for job in rows if job.seed == 0}
     masked = by_row["all (masked L_SH)"]             # the row "all" but for its L_SH
     assert masked.losses.sh_mode == "masked" and by_row["all"].losses.sh_mode == "authors"
     assert replace(masked, losses=replace(masked.losses, sh_mode="authors")).hash() == by_row["all"].hash()
@@ -223,19 +202,8 @@ def test_a_loss_field_added_at_its_default_leaves_every_hash_as_it_was():
         assert replace(with_field, losses=replace(with_field.losses, alpha_xx=0.2)).hash() != now.hash()
 
 
-def test_the_cpu_plan_names_the_folders_the_published_models_came_from(cpu_as_the_reference_ran):
-    """``reproduce --plan --no-compile`` (eager, as the reference ran; #38 compiles by default) on
-    a fresh clone counts the published models' runs among its own, but for the rows 7529c57 (#33,
-    sh_mode) moved: their folder is the one the plan named before. The students at the
-    reference's 8 epochs (#39 trains them 6)."""
+def test_the_cpu_plan_names_the_folders_the_published_models_came_from():
+    """``reproduce --plan`` on a fresh clone counts the published models' runs among its own."""
     published = {m["source_run"] for m in read_manifest(REPO / "results" / "models")["models"].values()}
-    runs = plan_runs([4, 5, 6], Recipe("cpu", compile=False), seeds=1, noise_seeds=3,
-                     runs_dir=REPO / "runs" / "cpu")
-    planned = {str(job.run_dir.relative_to(REPO)): job for job in runs}
-    before_sh_mode = {}
-    for path, job in planned.items():
-        identity = job.config._identity()
-        identity["losses"].pop("sh_mode", None)
-        before_sh_mode.setdefault(path.replace(job.config.hash(), _digest(identity)), set()).add(job.spec.row)
-    assert published - set(planned) == {p for p in published if before_sh_mode.get(p, set()) & MOVED_BY_SH_MODE}
-    assert published <= set(planned) | set(before_sh_mode)
+    runs = plan_runs([4, 5, 6], Recipe("cpu"), seeds=1, noise_seeds=3, runs_dir=REPO / "runs" / "cpu")
+    assert len(published) == 4 and published <= {str(job.run_dir.relative_to(REPO)) for job in runs}

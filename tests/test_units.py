@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from distilkit.units import (UNIT_COLUMN, as_percent, frame_in_percent, metrics_in_percent, percent,
+from distilkit.units import (PERCENT, UNIT_COLUMN, as_percent, frame_in_percent, metrics_in_percent, percent,
                              read_percent_csv)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,10 +50,21 @@ def test_a_converted_frame_is_not_converted_twice():
     assert as_percent(once).loc[0, "AP"] == pytest.approx(25.0)
 
 
-@pytest.mark.parametrize("name", ["table4.csv", "table5.csv", "table6.csv", "teachers.csv"])
-def test_the_committed_tables_hold_fractions_and_read_as_percent(name):
-    raw = pd.read_csv(REPO / "results" / name)
+TABLES = ["table4.csv", "table5.csv", "table6.csv", "teachers.csv"]
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_the_previous_references_tables_hold_fractions_and_read_as_percent(name):
+    raw = pd.read_csv(REPO / "results" / "previous_reference" / name)
     assert UNIT_COLUMN not in raw.columns          # written before the column: fractions
-    shown = read_percent_csv(REPO / "results" / name)
+    shown = read_percent_csv(REPO / "results" / "previous_reference" / name)
     assert shown["AP"].tolist() == pytest.approx((raw["AP"] * 100).tolist(), nan_ok=True)
     pd.testing.assert_series_equal(shown["paper_AP"], raw["paper_AP"])   # the paper's, percent already
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_the_committed_tables_say_percent_and_read_unchanged(name):
+    raw = pd.read_csv(REPO / "results" / name)
+    assert set(raw[UNIT_COLUMN]) == {PERCENT}
+    assert raw["AP"].max() > 1                     # percent, not a fraction labelled percent
+    pd.testing.assert_frame_equal(read_percent_csv(REPO / "results" / name), raw)

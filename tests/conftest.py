@@ -28,6 +28,18 @@ def cpu_as_the_reference_ran(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def committed_hashes() -> dict[tuple[str, str, str], str]:
+    """The committed reference's ``config_hash`` by (table, row, seed), from results/'s table CSVs."""
+    import csv
+
+    found = {}
+    for name in ("teachers.csv", "table4.csv", "table5.csv", "table6.csv"):
+        with open(REPO / "results" / name, newline="") as f:
+            found.update({(r["table"], r["row"], r["seed"]): r["config_hash"] for r in csv.DictReader(f)})
+    return found
+
+
+@pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     from distilkit.data.synthetic import ensure_synthetic
 

@@ -157,18 +157,11 @@ def test_a_teacher_override_of_a_planned_field_is_refused_naming_the_teacher():
         plan_jobs([4], Recipe("smoke", teacher_overrides={"seed": 1}), seeds=[0], runs_dir=Path("runs"))
 
 
-def _committed_hashes() -> set[str]:
-    committed = set()
-    for path in [*sorted((REPO / "results").glob("table*.csv")), REPO / "results" / "teachers.csv"]:
-        committed |= set(pd.read_csv(path, dtype=str)["config_hash"])
-    return committed
-
-
-def test_the_cpu_plan_is_the_committed_reference():
+def test_the_cpu_plan_is_the_committed_reference(committed_hashes):
     """The committed reference is the cpu plan's, run for run: a change that moves a hash renews
     the reference (issue 40) or names the rows it moved here."""
     runs = plan_runs([4, 5, 6], Recipe("cpu"), seeds=1, noise_seeds=3, runs_dir=Path("runs"))
-    assert {job.config.hash() for job in runs} == _committed_hashes()
+    assert {job.config.hash() for job in runs} == set(committed_hashes.values())
     teachers = [job for job in runs if job.spec.row.endswith("(teacher)")]
     rows = [job for job in runs if job not in teachers]
     assert {job.config.schedule().epochs for job in rows} == {6}
